@@ -1,0 +1,113 @@
+# echo suite: three echo servers, one per concurrency model, a client and a
+# load generator.  One non-recursive Makefile; objects go to build/, programs
+# to bin/.
+#
+#   make                    build everything into bin/
+#   make test               build, then run the test runner (make check: same)
+#   make bench              every server model side by side (bench/run.sh)
+#   make SANITIZE=address test    (address+undefined), thread, undefined
+#   make WERROR=1           warnings are errors (CI)
+#   make install PREFIX=/usr/local DESTDIR=
+
+VERSION  = 1.0.0
+PREFIX   = /usr/local
+DESTDIR  =
+CC       = cc
+CFLAGS   = -O2 -g
+LDFLAGS  =
+SANITIZE =
+WERROR   =
+
+WARN = -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion \
+       -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wundef \
+       -Wcast-qual -Wpointer-arith -Wvla
+ifneq ($(WERROR),)
+WARN += -Werror
+endif
+
+ifeq ($(SANITIZE),address)
+SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else ifeq ($(SANITIZE),thread)
+SAN = -fsanitize=thread -fno-omit-frame-pointer
+else ifeq ($(SANITIZE),undefined)
+SAN = -fsanitize=undefined -fno-sanitize-recover=all
+else ifneq ($(SANITIZE),)
+$(error SANITIZE must be address, thread or undefined)
+endif
+
+ALL_CPPFLAGS = -D_GNU_SOURCE -DVERSION='"$(VERSION)"' -I. $(CPPFLAGS)
+ALL_CFLAGS   = -std=c11 $(WARN) $(SAN) $(CFLAGS)
+ALL_LDFLAGS  = $(SAN) $(LDFLAGS)
+LDLIBS       = -lpthread
+
+BUILD = build
+BINS  = bin/fork_server bin/thread_server bin/echo_client
+
+
+LIB_SRC = common/net.c common/io.c common/opt.c common/log.c common/sig.c \
+          common/stats.c common/sys.c common/session.c common/server.c common/buf.c common/chat.c \
+          framing/frame.c framing/line.c
+EV_SRC  = select_server/ev_loop.c select_server/ev_poll.c \
+          select_server/ev_select.c select_server/ev_epoll.c
+TEST_SRC = $(wildcard tests/*.c)
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+EV_OBJ   = $(EV_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+ALL_OBJ  = $(LIB_OBJ) $(EV_OBJ) $(TEST_OBJ) \
+           $(BUILD)/fork_server/fork_server.o \
+           $(BUILD)/thread_server/thread_server.o \
+           $(BUILD)/select_server/select_server.o \
+           $(BUILD)/client/echo_client.o $(BUILD)/bench/echo_bench.o
+
+all: $(BINS)
+
+# Rebuild everything when the compiler or flags change (SANITIZE=... runs).
+FLAGS_NOW = $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS)
+$(BUILD)/flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+
+$(BUILD)/%.o: %.c $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libecho.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJ)
+
+bin/fork_server: $(BUILD)/fork_server/fork_server.o $(BUILD)/libecho.a
+bin/thread_server: $(BUILD)/thread_server/thread_server.o $(BUILD)/libecho.a
+bin/select_server: $(BUILD)/select_server/select_server.o $(EV_OBJ) $(BUILD)/libecho.a
+bin/echo_client: $(BUILD)/client/echo_client.o $(BUILD)/libecho.a
+bin/echo_bench: $(BUILD)/bench/echo_bench.o $(BUILD)/libecho.a
+$(BINS):
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/run: $(TEST_OBJ) $(EV_OBJ) $(BUILD)/libecho.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# TEST_ARGS: e.g. TEST_ARGS='-k thread_server' runs only matching cases.
+test check: all $(BUILD)/tests/run
+	$(BUILD)/tests/run $(TEST_ARGS)
+
+bench: all
+	bash bench/run.sh $(BENCH_ARGS)
+
+install: all
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	cp -f $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	cp -f man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+uninstall:
+	rm -f $(BINS:bin/%=$(DESTDIR)$(PREFIX)/bin/%)
+	rm -f $(BINS:bin/%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1)
+
+clean:
+	rm -rf $(BUILD) bin
+
+FORCE:
+.PHONY: all test check bench install uninstall clean FORCE
+
+-include $(ALL_OBJ:.o=.d)

@@ -1,0 +1,204 @@
+/* server: start-up, accept and shutdown steps shared by the three mains. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/net.h"
+#include "common/server.h"
+#include "common/sig.h"
+#include "common/sys.h"
+
+static const char *const model_names[] = {"fork_server", "thread_server", "select_server"};
+
+/* Accept pauses this long when even the reserve descriptor cannot help. */
+#define ACCEPT_PAUSE_MS 100
+/* At most one "out of descriptors" line this often. */
+#define SHED_WARN_MS 5000
+
+/* Thread and select servers hold a descriptor per client: make room for
+ * --max-clients, or say at once that the limit will shed clients. */
+static void fit_nofile(struct server *srv)
+{
+    long want = (long)srv->o.max_clients + SERVER_FD_RESERVE;
+    long have = sys_raise_nofile(want);
+    if (have >= 0 && have < want)
+        log_warn("descriptor limit %ld leaves room for about %ld clients, not "
+                 "--max-clients %lu; connections past it are shed (raise ulimit -n)",
+                 have, have > SERVER_FD_RESERVE ? have - SERVER_FD_RESERVE : 0,
+                 srv->o.max_clients);
+}
+
+static int parse(struct server *srv, int argc, char **argv, const char *about, int *code)
+{
+    char err[256];
+    switch (opt_parse(argc, argv, srv->model, &srv->o, err, sizeof err)) {
+    case OPT_RUN:
+        return 0;
+    case OPT_HELP:
+        opt_usage(stdout, srv->prog, srv->model, about);
+        *code = 0;
+        return -1;
+    case OPT_VERSION:
+        printf("%s %s\n", srv->prog, VERSION);
+        *code = 0;
+        return -1;
+    case OPT_ERROR:
+        break;
+    }
+    fprintf(stderr, "%s: %s\nTry '%s --help'.\n", srv->prog, err, srv->prog);
+    *code = 2;
+    return -1;
+}
+
+int server_start(struct server *srv, int argc, char **argv, enum model model,
+                 const char *about, int sig_flags, const char *backend, int *code)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->prog = model_names[model];
+    srv->model = model;
+    srv->lfd = srv->sigfd = srv->access_fd = srv->reserve_fd = -1;
+    if (parse(srv, argc, argv, about, code) == -1)
+        return -1;
+    log_init(srv->prog, srv->o.quiet);
+    *code = 1;
+    if ((srv->sigfd = sig_setup(sig_flags)) == -1) {
+        log_warn("signal set-up:");
+        return -1;
+    }
+    if ((srv->st = stats_new()) == NULL) {
+        log_warn("shared counters:");
+        return -1;
+    }
+    if (model != MODEL_FORK)
+        fit_nofile(srv);
+    if (srv->o.access_log != NULL &&
+        (srv->access_fd = log_access_open(srv->o.access_log)) == -1) {
+        log_warn("access log %s:", srv->o.access_log);
+        return -1;
+    }
+    char err[256];
+    srv->lfd = net_listen(srv->o.bind, srv->o.port, srv->o.workers > 1, err, sizeof err);
+    if (srv->lfd == -1) {
+        log_warn("%s", err);
+        return -1;
+    }
+    srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    char addr[NET_ADDR_MAX];
+    if (net_local_addr(srv->lfd, addr, sizeof addr, NULL) == -1)
+        snprintf(addr, sizeof addr, "%s:%s", srv->o.bind, srv->o.port);
+    log_status("%s: listening on %s (mode %s%s%s)", srv->prog, addr,
+               opt_mode_name(srv->o.mode), backend ? ", backend " : "", backend ? backend : "");
+    *code = 0;
+    return 0;
+}
+
+int server_paused_ms(struct server *srv)
+{
+    if (srv->paused_until == 0)
+        return -1;
+    int64_t left = srv->paused_until - sys_now_ms();
+    if (left <= 0) {
+        srv->paused_until = 0;
+        return -1;
+    }
+    return (int)left;
+}
+
+/* Out of descriptors: shed the pending connection (the client sees it
+ * closed at once instead of waiting in the backlog) and say so, once in
+ * a while rather than once per attempt. */
+static void out_of_fds(struct server *srv, int err)
+{
+    if (net_shed(srv->lfd, &srv->reserve_fd) == 0)
+        srv->shed++;
+    else if (errno != EAGAIN)
+        srv->paused_until = sys_now_ms() + ACCEPT_PAUSE_MS;
+    int64_t now = sys_now_ms();
+    if (srv->shed_warned == 0 || now - srv->shed_warned >= SHED_WARN_MS) {
+        log_warn("accept: %s; shedding new connections until descriptors free up "
+                 "(%lu shed so far)", strerror(err), srv->shed);
+        srv->shed_warned = now;
+    }
+}
+
+int server_accept(struct server *srv, int nonblock, char *peer, size_t peerlen)
+{
+    if (server_paused_ms(srv) >= 0 || srv->lfd < 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    int fd = net_accept(srv->lfd, nonblock, peer, peerlen);
+    if (fd >= 0 || errno == EAGAIN || errno == EWOULDBLOCK)
+        return fd;
+    int err = errno;
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+        out_of_fds(srv, err);
+    else
+        log_warn("accept: %s", strerror(err));
+    errno = EAGAIN;
+    return -1;
+}
+
+void server_accept_loop(struct server *srv, void (*serve)(int fd, const char *peer),
+                        void (*on_wake)(void))
+{
+    while (!sig_stop) {
+        int paused = server_paused_ms(srv);
+        struct pollfd pfd[2] = {
+            {.fd = paused < 0 ? srv->lfd : -1, .events = POLLIN},
+            {.fd = srv->sigfd, .events = POLLIN},
+        };
+        if (poll(pfd, 2, paused) == -1 && errno != EINTR) {
+            log_warn("poll:");
+            return;
+        }
+        if (pfd[1].revents & POLLIN)
+            sig_drain(srv->sigfd);
+        if (on_wake != NULL)
+            on_wake();
+        if (!(pfd[0].revents & POLLIN))
+            continue;
+        char peer[NET_ADDR_MAX];
+        int fd;
+        while (!sig_stop && (fd = server_accept(srv, 0, peer, sizeof peer)) >= 0)
+            serve(fd, peer);
+    }
+}
+
+void server_refuse(struct server *srv, int fd, const char *peer, const char *why)
+{
+    if (why != NULL)
+        log_client("refused %s: %s", peer, why);
+    else
+        log_client("refused %s: at --max-clients %lu", peer, srv->o.max_clients);
+    close(fd);
+}
+
+void server_close_listener(struct server *srv)
+{
+    if (srv->lfd >= 0)
+        close(srv->lfd);
+    srv->lfd = -1;
+}
+
+void server_finish(struct server *srv)
+{
+    server_close_listener(srv);
+    if (srv->st != NULL)
+        log_status("%s: shutting down: served %" PRIu64 " clients, received %" PRIu64 " bytes",
+                   srv->prog, (uint64_t)atomic_load(&srv->st->clients),
+                   (uint64_t)atomic_load(&srv->st->bytes));
+    if (srv->access_fd >= 0)
+        close(srv->access_fd);
+    if (srv->reserve_fd >= 0)
+        close(srv->reserve_fd);
+    sig_close();
+    stats_free(srv->st);
+    srv->st = NULL;
+    srv->access_fd = srv->reserve_fd = srv->sigfd = -1;
+}

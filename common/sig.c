@@ -1,0 +1,86 @@
+/* sig: flags and a self-pipe; handlers do nothing unsafe. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/sig.h"
+
+volatile sig_atomic_t sig_stop;
+volatile sig_atomic_t sig_chld;
+static int pipe_fd[2] = {-1, -1};
+
+static void on_signal(int signo)
+{
+    int saved = errno;
+    if (signo == SIGCHLD)
+        sig_chld = 1;
+    else
+        sig_stop = 1;
+    unsigned char b = (unsigned char)signo;
+    /* Full pipe: a wake-up is already pending, nothing is lost. */
+    if (write(pipe_fd[1], &b, 1) < 0) {
+        /* nothing to do */
+    }
+    errno = saved;
+}
+
+int sig_handle(int signo, void (*handler)(int), int sa_flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = sa_flags;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(signo, &sa, NULL);
+}
+
+static int pipe_cloexec_nonblock(int fd[2])
+{
+    if (pipe(fd) == -1)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        if (fcntl(fd[i], F_SETFD, FD_CLOEXEC) == -1 ||
+            fcntl(fd[i], F_SETFL, O_NONBLOCK) == -1) {
+            int saved = errno;
+            close(fd[0]);
+            close(fd[1]);
+            errno = saved;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int sig_setup(int flags)
+{
+    if (sig_handle(SIGPIPE, SIG_IGN, 0) == -1)
+        return -1;
+    if (pipe_fd[0] == -1 && pipe_cloexec_nonblock(pipe_fd) == -1)
+        return -1;
+    sig_stop = 0;
+    sig_chld = 0;
+    if (sig_handle(SIGINT, on_signal, SA_RESTART) == -1 ||
+        sig_handle(SIGTERM, on_signal, SA_RESTART) == -1)
+        return -1;
+    if ((flags & SIG_WATCH_CHILD) &&
+        sig_handle(SIGCHLD, on_signal, SA_RESTART | SA_NOCLDSTOP) == -1)
+        return -1;
+    return pipe_fd[0];
+}
+
+void sig_drain(int fd)
+{
+    unsigned char buf[64];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+}
+
+void sig_close(void)
+{
+    for (int i = 0; i < 2; i++) {
+        if (pipe_fd[i] != -1)
+            close(pipe_fd[i]);
+        pipe_fd[i] = -1;
+    }
+}

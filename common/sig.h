@@ -1,0 +1,29 @@
+/* sig: signal set-up for servers.  SIGPIPE is ignored; SIGINT and SIGTERM
+ * (and SIGCHLD if asked) set a flag and write one byte to a self-pipe, so
+ * a server blocked in poll(2) wakes without racing the flag. */
+#ifndef ECHO_SIG_H
+#define ECHO_SIG_H
+
+#include <signal.h>
+
+extern volatile sig_atomic_t sig_stop;   /* SIGINT or SIGTERM arrived */
+extern volatile sig_atomic_t sig_chld;   /* SIGCHLD arrived (cleared by caller) */
+
+enum { SIG_WATCH_CHILD = 1 };
+
+/* Install the handlers (SA_RESTART) and create the self-pipe.  Returns
+ * its read end (non-blocking, close-on-exec) to poll for POLLIN, or -1
+ * with errno. */
+int sig_setup(int flags);
+
+/* Empty the self-pipe after it polled readable. */
+void sig_drain(int fd);
+
+/* Close both ends of the self-pipe (a forked child that does not need it). */
+void sig_close(void);
+
+/* sigaction(signo) with handler (or SIG_IGN/SIG_DFL), an empty mask and
+ * the given sa_flags.  0 or -1. */
+int sig_handle(int signo, void (*handler)(int), int sa_flags);
+
+#endif

@@ -1,0 +1,193 @@
+/* fork_server: one child process per connection.
+ *
+ * The parent only accepts.  For each connection it forks; the child closes
+ * its copy of the listener, serves the client (common/session.c) and
+ * exits, while the parent closes its copy of the client socket and goes
+ * back to waiting.  A process per client is the oldest Unix server model
+ * (inetd): simple, isolated (a crash takes one client down), and as costly
+ * as a fork.
+ *
+ * How the parent keeps count: it numbers clients before forking, so numbers
+ * follow accept order; each child adds the bytes it received to a counter
+ * in a MAP_SHARED page (common/stats.c) before it exits.  A pipe per child
+ * would do too, but shared atomics cost no descriptor and no parsing.  The
+ * parent tracks live children in a table, filled by fork and emptied by
+ * waitpid, which is what --max-clients counts.
+ *
+ * No zombies: SIGCHLD wakes the parent through the self-pipe and it reaps
+ * every finished child at once with waitpid(WNOHANG).
+ *
+ * Shutdown: on SIGINT/SIGTERM the parent closes the listener (new connects
+ * are refused by the kernel), passes SIGTERM on to every child and waits.
+ * A child that gets SIGTERM keeps serving for --drain seconds (alarm(2));
+ * when the alarm rings its handler shuts the socket down, which ends the
+ * session wherever it is blocked.  When the last child is reaped the
+ * parent prints the totals. */
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/net.h"
+#include "common/server.h"
+#include "common/session.h"
+#include "common/sig.h"
+#include "common/sys.h"
+
+/* The parent waits this much longer than --drain for children to report. */
+#define CHILD_GRACE_MS 2000
+
+static struct server srv;
+static pid_t *kids;         /* live children */
+static size_t nkids;
+
+/* ---- the child ---- */
+
+static int child_fd = -1;
+static volatile sig_atomic_t child_draining, child_cut;
+
+/* SIGALRM: the drain time is up.  shutdown(2) is async-signal-safe and
+ * makes a blocked read return 0 and a blocked write fail. */
+static void child_on_alarm(int signo)
+{
+    (void)signo;
+    child_cut = 1;
+    shutdown(child_fd, SHUT_RDWR);
+}
+
+/* SIGTERM/SIGINT: keep serving, but only for --drain more seconds. */
+static void child_on_stop(int signo)
+{
+    if (child_draining)
+        return;
+    child_draining = 1;
+    if (srv.o.drain == 0)
+        child_on_alarm(signo);
+    else
+        alarm(srv.o.drain);
+}
+
+static void child_main(int fd, uint64_t id, const char *peer, const sigset_t *old)
+{
+    /* the listener and the parent's signal plumbing are not ours */
+    close(srv.lfd);
+    if (srv.reserve_fd >= 0)
+        close(srv.reserve_fd);
+    sig_close();
+    child_fd = fd;
+    sig_handle(SIGCHLD, SIG_DFL, 0);
+    sig_handle(SIGALRM, child_on_alarm, SA_RESTART);
+    sig_handle(SIGTERM, child_on_stop, SA_RESTART);
+    sig_handle(SIGINT, child_on_stop, SA_RESTART);
+    sigprocmask(SIG_SETMASK, old, NULL);   /* a pending SIGTERM lands here */
+
+    struct session s;
+    session_start(&s, fd, id, peer, &srv.o);
+    session_run(&s);
+    char cut[64];
+    if (child_cut)
+        snprintf(cut, sizeof cut, "drain time of %u s ran out", srv.o.drain);
+    session_finish(&s, child_cut ? cut : NULL, srv.access_fd, srv.st);
+    close(fd);
+    _exit(0);
+}
+
+/* ---- the parent ---- */
+
+/* Reap every finished child; never blocks. */
+static void reap(void)
+{
+    pid_t pid;
+    int status;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < nkids; i++) {
+            if (kids[i] == pid) {
+                kids[i] = kids[--nkids];
+                break;
+            }
+        }
+        if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+            log_warn("client process %ld died of signal %d", (long)pid, WTERMSIG(status));
+    }
+}
+
+/* Fork a child for one accepted client, or refuse it. */
+static void spawn(int fd, const char *peer)
+{
+    if (nkids >= srv.o.max_clients) {
+        server_refuse(&srv, fd, peer, NULL);
+        return;
+    }
+    uint64_t id = atomic_load(&srv.st->clients) + 1;
+    /* hold SIGINT/SIGTERM until the child has its own handlers */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    pid_t pid = fork();
+    if (pid == 0)
+        child_main(fd, id, peer, &old);
+    int err = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid == -1) {
+        char why[128];
+        snprintf(why, sizeof why, "fork: %s", strerror(err));
+        server_refuse(&srv, fd, peer, why);
+        return;
+    }
+    atomic_store(&srv.st->clients, id);
+    kids[nkids++] = pid;
+    close(fd);   /* the child has it now */
+}
+
+/* Pass the stop on to every child, then wait for them to finish. */
+static void drain_children(void)
+{
+    for (size_t i = 0; i < nkids; i++)
+        kill(kids[i], SIGTERM);
+    int64_t deadline = sys_now_ms() + (int64_t)srv.o.drain * 1000 + CHILD_GRACE_MS;
+    while (nkids > 0) {
+        int64_t left = deadline - sys_now_ms();
+        if (left <= 0) {
+            log_warn("%zu client processes did not finish in time; killing them", nkids);
+            for (size_t i = 0; i < nkids; i++)
+                kill(kids[i], SIGKILL);
+            while (nkids > 0 && waitpid(-1, NULL, 0) > 0)
+                nkids--;
+            return;
+        }
+        struct pollfd pfd = {.fd = srv.sigfd, .events = POLLIN};
+        if (poll(&pfd, 1, (int)left) > 0)
+            sig_drain(srv.sigfd);
+        reap();
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int code;
+    if (server_start(&srv, argc, argv, MODEL_FORK,
+                     "Model: one child process per connection.  The parent accepts and\n"
+                     "forks; each child serves one client and exits; SIGCHLD reaps them.\n"
+                     "--mode chat is not offered: separate processes share no client list.\n",
+                     SIG_WATCH_CHILD, NULL, &code) == -1)
+        return code;
+    kids = calloc(srv.o.max_clients, sizeof *kids);
+    if (kids == NULL) {
+        log_warn("child table:");
+        return 1;
+    }
+    server_accept_loop(&srv, spawn, reap);
+    server_close_listener(&srv);
+    drain_children();
+    server_finish(&srv);
+    free(kids);
+    return 0;
+}

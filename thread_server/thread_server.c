@@ -1,0 +1,395 @@
+/* thread_server: one POSIX thread per connection.
+ *
+ * The main thread accepts; each client gets a detached thread that serves
+ * it with blocking reads and writes (common/session.c) and then ends.
+ * Threads share the address space, so unlike fork_server the clients can
+ * see each other: that is what chat mode needs.
+ *
+ * Three things the model needs to get right:
+ * - Stack size.  Every thread reserves a stack: glibc's default is 8 MiB,
+ *   musl's 128 KiB.  We rely on neither and ask for STACK_SIZE; with
+ *   nothing big on the stack, a thread costs a page or two of memory.
+ * - The descriptor.  Each thread gets its own heap-allocated struct client
+ *   holding the fd, never `(void *)fd` or a pointer to a variable the
+ *   accept loop reuses.
+ * - Shared state.  The list of live clients, their count, and (in chat
+ *   mode) every client's outgoing queue are guarded by one mutex; client
+ *   numbers and byte totals are atomics (common/stats.c).
+ *
+ * Shutdown: on SIGINT/SIGTERM the main thread closes the listener and
+ * waits up to --drain seconds for the clients to finish; then it shuts
+ * down the sockets of those left, which wakes their threads from read or
+ * write, and waits for them to go.
+ *
+ * Chat mode: each client has a reader (the client's thread) and a writer
+ * thread.  A line read by one client is queued for every other client and
+ * its writer woken; a client whose queue passes its bound is disconnected,
+ * so one slow receiver never blocks the sender or anyone else. */
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/chat.h"
+#include "common/io.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "common/server.h"
+#include "common/session.h"
+#include "common/sys.h"
+#include "framing/line.h"
+
+/* Sanitizers need far more stack than the code itself. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define STACK_FACTOR 4
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define STACK_FACTOR 4
+#endif
+#endif
+#ifndef STACK_FACTOR
+#define STACK_FACTOR 1
+#endif
+#define STACK_SIZE ((size_t)64 * 1024 * STACK_FACTOR)
+
+/* After the drain, threads get this long to notice their sockets closed. */
+#define CUT_GRACE_MS 2000
+
+struct client {
+    int fd;
+    uint64_t id;
+    char peer[NET_ADDR_MAX];
+    struct client *prev, *next;   /* the registry */
+    int cut;                      /* drain ran out */
+    /* chat mode */
+    struct buf queue;             /* lines waiting to be written to it */
+    pthread_cond_t wake;          /* the writer: queue grew, or ending */
+    int ending;                   /* no more lines for it; writer flushes */
+    int overflow;                 /* its queue passed the bound */
+    int stalled;                  /* its writer idled out */
+    atomic_llong last_active;     /* ms; the writer counts as activity */
+};
+
+static struct server srv;
+static pthread_attr_t attr;
+static pthread_condattr_t cond_attr;       /* CLOCK_MONOTONIC */
+/* lock guards the registry, nclients and every client's chat fields */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t all_gone;            /* nclients dropped to 0 */
+static struct client *clients;
+static size_t nclients;
+static size_t chat_max;                    /* chat queue bound */
+
+/* ---- chat: a reader and a writer per client ---- */
+
+/* Queue one line from c for every other client.  Called by c's reader. */
+static void broadcast(struct client *c, const char *line, size_t len)
+{
+    pthread_mutex_lock(&lock);
+    for (struct client *t = clients; t != NULL; t = t->next) {
+        if (t == c || t->ending || t->overflow)
+            continue;
+        if (chat_enqueue(&t->queue, chat_max, c->id, line, len) == -1) {
+            /* too slow (or no memory): its reader sees EOF, its writer EPIPE */
+            t->overflow = 1;
+            shutdown(t->fd, SHUT_RDWR);
+        }
+        pthread_cond_signal(&t->wake);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* The writer: move queued lines to the socket, outside the lock. */
+static void *chat_writer(void *arg)
+{
+    struct client *c = arg;
+    char out[8192];
+    pthread_mutex_lock(&lock);
+    for (;;) {
+        while (buf_len(&c->queue) == 0 && !c->ending)
+            pthread_cond_wait(&c->wake, &lock);
+        size_t n = buf_len(&c->queue);
+        if (n == 0)
+            break;               /* ending, and everything delivered */
+        if (n > sizeof out)
+            n = sizeof out;
+        memcpy(out, buf_head(&c->queue), n);
+        buf_consume(&c->queue, n);
+        pthread_mutex_unlock(&lock);
+        ssize_t w = io_write_all(c->fd, out, n);
+        int err = errno;
+        pthread_mutex_lock(&lock);
+        if (w < 0) {
+            c->stalled = err == EAGAIN || err == EWOULDBLOCK;
+            c->ending = 1;
+            shutdown(c->fd, SHUT_RDWR);   /* wake the reader */
+            break;
+        }
+        atomic_store(&c->last_active, sys_now_ms());
+    }
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+/* Idle in chat mode counts lines delivered too: a read that timed out
+ * is only idleness if the writer was quiet as well.  Re-arm the receive
+ * timeout for what is left and return 1, or return 0 if really idle. */
+static int chat_still_busy(struct client *c)
+{
+    int64_t quiet = sys_now_ms() - atomic_load(&c->last_active);
+    int64_t left = (int64_t)srv.o.idle_timeout * 1000 - quiet;
+    if (left <= 0)
+        return 0;
+    struct timeval tv = {.tv_sec = (time_t)(left / 1000), .tv_usec = (suseconds_t)(left % 1000) * 1000};
+    (void)setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return 1;
+}
+
+/* Read lines and broadcast them until EOF, an error or a protocol fault. */
+static void chat_read(struct client *c, struct session *s)
+{
+    struct line_dec d;
+    line_dec_init(&d, srv.o.max_frame);
+    char in[4096];
+    for (;;) {
+        ssize_t r = read(c->fd, in, sizeof in);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && chat_still_busy(c))
+            continue;
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                snprintf(s->reason, sizeof s->reason, "idle for %u s (--idle-timeout)",
+                         srv.o.idle_timeout);
+            break;
+        }
+        if (r == 0) {
+            if (line_dec_flush(&d)) {          /* a last line without '\n' */
+                size_t len;
+                const char *msg = line_dec_msg(&d, &len);
+                broadcast(c, msg, len);
+            }
+            break;
+        }
+        s->bytes += (size_t)r;
+        atomic_store(&c->last_active, sys_now_ms());
+        for (size_t off = 0; off < (size_t)r;) {
+            enum line_status st;
+            off += line_dec_feed(&d, in + off, (size_t)r - off, &st);
+            if (st == LINE_READY) {
+                size_t len;
+                const char *msg = line_dec_msg(&d, &len);
+                broadcast(c, msg, len);
+            } else if (st != LINE_MORE) {
+                snprintf(s->reason, sizeof s->reason, st == LINE_TOO_BIG ?
+                         "line exceeds --max-frame %" PRIu32 " bytes" :
+                         "out of memory for a line of up to %" PRIu32 " bytes",
+                         srv.o.max_frame);
+                goto out;
+            }
+        }
+    }
+out:
+    line_dec_free(&d);
+}
+
+static void chat_run(struct client *c, struct session *s)
+{
+    pthread_t writer;
+    atomic_store(&c->last_active, sys_now_ms());
+    int rc = pthread_create(&writer, &attr, chat_writer, c);
+    if (rc != 0) {
+        snprintf(s->reason, sizeof s->reason, "no writer thread: %s", strerror(rc));
+        return;
+    }
+    chat_read(c, s);
+    pthread_mutex_lock(&lock);
+    /* a clean EOF lets the writer deliver what is queued; else stop now */
+    if (s->reason[0] != '\0' || c->cut || c->overflow)
+        shutdown(c->fd, SHUT_RDWR);
+    c->ending = 1;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&lock);
+    pthread_join(writer, NULL);
+}
+
+/* ---- a client's thread ---- */
+
+/* Last step of a client thread: leave the registry, close, free.  All of
+ * it under the lock, so the drain never shuts down a closed descriptor
+ * and nothing is left allocated when the main thread sees 0 clients. */
+/* Take c off the registry (lock held). */
+static void unlink_client(struct client *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        clients = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    nclients--;
+}
+
+static void leave(struct client *c)
+{
+    pthread_mutex_lock(&lock);
+    unlink_client(c);
+    close(c->fd);
+    buf_free(&c->queue);
+    pthread_cond_destroy(&c->wake);
+    free(c);
+    if (nclients == 0)
+        pthread_cond_broadcast(&all_gone);
+    pthread_mutex_unlock(&lock);
+}
+
+static void *client_thread(void *arg)
+{
+    struct client *c = arg;
+    struct session s;
+    session_start(&s, c->fd, c->id, c->peer, &srv.o);
+    if (srv.o.mode == MODE_CHAT)
+        chat_run(c, &s);
+    else
+        session_run(&s);
+    char why[96];
+    const char *cut = NULL;
+    pthread_mutex_lock(&lock);
+    if (c->cut)
+        snprintf(why, sizeof why, "drain time of %u s ran out", srv.o.drain);
+    else if (c->overflow)
+        snprintf(why, sizeof why, "chat queue over %zu bytes (not reading fast enough)", chat_max);
+    else if (c->stalled)
+        snprintf(why, sizeof why, "idle for %u s (--idle-timeout)", srv.o.idle_timeout);
+    if (c->cut || c->overflow || c->stalled)
+        cut = why;
+    pthread_mutex_unlock(&lock);
+    session_finish(&s, cut, srv.access_fd, srv.st);
+    leave(c);
+    return NULL;
+}
+
+/* ---- the main thread ---- */
+
+/* Start a thread for one accepted client, or refuse it. */
+static void spawn(int fd, const char *peer)
+{
+    struct client *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        server_refuse(&srv, fd, peer, "out of memory");
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    if (nclients >= srv.o.max_clients) {
+        pthread_mutex_unlock(&lock);
+        free(c);
+        server_refuse(&srv, fd, peer, NULL);
+        return;
+    }
+    c->fd = fd;
+    c->id = atomic_load(&srv.st->clients) + 1;
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    pthread_cond_init(&c->wake, &cond_attr);
+    c->next = clients;
+    if (clients != NULL)
+        clients->prev = c;
+    clients = c;
+    nclients++;
+    pthread_mutex_unlock(&lock);
+
+    pthread_t tid;
+    int rc = pthread_create(&tid, &attr, client_thread, c);
+    if (rc == 0) {
+        atomic_store(&srv.st->clients, c->id);
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    unlink_client(c);
+    buf_free(&c->queue);   /* chat lines may have been queued already */
+    pthread_mutex_unlock(&lock);
+    pthread_cond_destroy(&c->wake);
+    free(c);
+    char why[128];
+    snprintf(why, sizeof why, "pthread_create: %s", strerror(rc));
+    server_refuse(&srv, fd, peer, why);
+}
+
+/* Wait (lock held) until no client is left or deadline_ms passes. */
+static void wait_all_gone(int64_t deadline_ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
+                          .tv_nsec = (long)(deadline_ms % 1000) * 1000000};
+    while (nclients > 0 && pthread_cond_timedwait(&all_gone, &lock, &ts) != ETIMEDOUT)
+        ;
+}
+
+/* Give clients --drain seconds, then shut the rest down. */
+static void drain_clients(void)
+{
+    pthread_mutex_lock(&lock);
+    wait_all_gone(sys_now_ms() + (int64_t)srv.o.drain * 1000);
+    for (struct client *c = clients; c != NULL; c = c->next) {
+        c->cut = 1;
+        c->ending = 1;
+        shutdown(c->fd, SHUT_RDWR);
+        pthread_cond_signal(&c->wake);
+    }
+    wait_all_gone(sys_now_ms() + CUT_GRACE_MS);
+    if (nclients > 0)
+        log_warn("%zu client threads did not finish in time", nclients);
+    pthread_mutex_unlock(&lock);
+}
+
+static int threads_init(void)
+{
+    /* Our own stack size, never the C library's default. */
+    size_t stack = STACK_SIZE;
+    long min = sysconf(_SC_THREAD_STACK_MIN);
+    if (min > 0 && stack < (size_t)min)
+        stack = (size_t)min;
+    int rc;
+    if ((rc = pthread_attr_init(&attr)) != 0 ||
+        (rc = pthread_attr_setstacksize(&attr, stack)) != 0 ||
+        (rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED)) != 0 ||
+        (rc = pthread_condattr_init(&cond_attr)) != 0 ||
+        (rc = pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC)) != 0 ||
+        (rc = pthread_cond_init(&all_gone, &cond_attr)) != 0) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    char about[512];
+    snprintf(about, sizeof about,
+             "Model: one POSIX thread per connection, each with a %zu KiB stack\n"
+             "(set explicitly: glibc's default is 8 MiB, musl's 128 KiB).\n"
+             "Chat: at most %d KiB (or one --max-frame line) waits for a client;\n"
+             "a client that falls further behind is disconnected.\n",
+             STACK_SIZE / 1024, CHAT_QUEUE_MAX / 1024);
+    int code;
+    if (server_start(&srv, argc, argv, MODEL_THREAD, about, 0, NULL, &code) == -1)
+        return code;
+    chat_max = chat_queue_max(srv.o.max_frame);
+    if (threads_init() == -1) {
+        log_warn("thread attributes:");
+        return 1;
+    }
+    server_accept_loop(&srv, spawn, NULL);
+    server_close_listener(&srv);
+    drain_clients();
+    server_finish(&srv);
+    pthread_attr_destroy(&attr);
+    return 0;
+}
