@@ -85,7 +85,7 @@ $(BINS):
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/run: $(TEST_OBJ) $(EV_OBJ) $(BUILD)/libecho.a
+$(BUILD)/tests/run: $(TEST_OBJ) $(BUILD)/libecho.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # TEST_ARGS: e.g. TEST_ARGS='-k thread_server' runs only matching cases.

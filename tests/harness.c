@@ -1,0 +1,587 @@
+/* harness: processes, sockets and /proc for the integration tests. */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "common/sys.h"
+#include "tests/harness.h"
+#include "tests/test.h"
+
+extern char **environ;
+
+const struct kind kinds[] = {
+    {"fork_server", "fork_server", NULL, MODEL_FORK},
+    {"thread_server", "thread_server", NULL, MODEL_THREAD},
+    {"select_server/poll", "select_server", "poll", MODEL_SELECT},
+    {"select_server/select", "select_server", "select", MODEL_SELECT},
+    {"select_server/epoll", "select_server", "epoll", MODEL_SELECT},
+};
+const size_t nkinds = sizeof kinds / sizeof kinds[0];
+
+const char *bin_path(const char *name, char *buf, size_t len)
+{
+    const char *dir = getenv("BIN_DIR");
+    snprintf(buf, len, "%s/%s", dir != NULL ? dir : "bin", name);
+    return buf;
+}
+
+const char *tmp_path(const char *name)
+{
+    static char dir[512];
+    static char path[8][600];
+    static int next;
+    if (dir[0] == '\0') {
+        const char *base = getenv("TEST_TMPDIR");
+        snprintf(dir, sizeof dir, "%s/case-%ld", base != NULL ? base : "/tmp", (long)getpid());
+        if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+            test_fail(__FILE__, __LINE__, "mkdir %s: %s", dir, strerror(errno));
+    }
+    char *p = path[next++ % 8];
+    snprintf(p, sizeof path[0], "%s/%s", dir, name);
+    return p;
+}
+
+int slow_factor(void)
+{
+    const char *w = getenv("TEST_WRAPPER");
+    return w != NULL && *w != '\0' ? 10 : 1;
+}
+
+/* ---- processes ---- */
+
+static void append(char **buf, size_t *len, const char *p, size_t n)
+{
+    char *b = realloc(*buf, *len + n + 1);
+    if (b == NULL)
+        abort();
+    memcpy(b + *len, p, n);
+    *len += n;
+    b[*len] = '\0';
+    *buf = b;
+}
+
+/* Collect the child's stdout and stderr until both close. */
+static void *reader_main(void *arg)
+{
+    struct proc *p = arg;
+    int open_fds = 2;
+    struct pollfd pfd[2] = {{p->out_fd, POLLIN, 0}, {p->err_fd, POLLIN, 0}};
+    char buf[65536];
+    while (open_fds > 0) {
+        if (poll(pfd, 2, -1) == -1) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (pfd[i].fd < 0 || pfd[i].revents == 0)
+                continue;
+            ssize_t r = read(pfd[i].fd, buf, sizeof buf);
+            pthread_mutex_lock(&p->mu);
+            if (r > 0 && i == 0)
+                append(&p->out, &p->out_len, buf, (size_t)r);
+            else if (r > 0)
+                append(&p->err, &p->err_len, buf, (size_t)r);
+            else if (r == 0 || errno != EINTR) {
+                pfd[i].fd = -1;
+                open_fds--;
+            }
+            pthread_cond_broadcast(&p->cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    return NULL;
+}
+
+struct proc *proc_spawn(const char *const *argv)
+{
+    struct proc *p = calloc(1, sizeof *p);
+    int out[2], err[2];
+    CHECK(p != NULL);
+    CHECK_EQ(pipe2(out, O_CLOEXEC), 0);
+    CHECK_EQ(pipe2(err, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
+    /* its own process group, as a shell job: Ctrl-C is kill(-pid, SIGINT) */
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
+    int rc = posix_spawnp(&p->pid, argv[0], &fa, &at, (char *const *)(uintptr_t)argv, environ);
+    posix_spawnattr_destroy(&at);
+    posix_spawn_file_actions_destroy(&fa);
+    CHECK_MSG(rc == 0, "spawn %s: %s", argv[0], strerror(rc));
+    close(out[1]);
+    close(err[1]);
+    p->out_fd = out[0];
+    p->err_fd = err[0];
+    p->out = calloc(1, 1);
+    p->err = calloc(1, 1);
+    p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+    CHECK_MSG(p->pidfd >= 0, "pidfd_open: %s", strerror(errno));
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    CHECK_EQ(pthread_create(&p->reader, NULL, reader_main, p), 0);
+    return p;
+}
+
+struct proc *srv_startv(const struct kind *k, const char *const *args)
+{
+    const char *argv[64];
+    int n = 0;
+    char *wrapper = getenv("TEST_WRAPPER") ? strdup(getenv("TEST_WRAPPER")) : NULL;
+    for (char *save = NULL, *w = wrapper ? strtok_r(wrapper, " ", &save) : NULL;
+         w != NULL && n < 32; w = strtok_r(NULL, " ", &save))
+        argv[n++] = w;
+    char path[256];
+    argv[n++] = bin_path(k->bin, path, sizeof path);
+    argv[n++] = "-p";
+    argv[n++] = "0";
+    if (k->backend != NULL) {
+        argv[n++] = "--backend";
+        argv[n++] = k->backend;
+    }
+    for (int i = 0; args != NULL && args[i] != NULL && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    struct proc *p = proc_spawn(argv);
+    free(wrapper);
+    p->k = k;
+    if (srv_wait_text(p, "listening on ", 1, 15000 * slow_factor()) == -1) {
+        char *e = srv_stderr(p);
+        test_fail(__FILE__, __LINE__, "%s printed no listening line; stderr: %s", k->label, e);
+    }
+    pthread_mutex_lock(&p->mu);
+    char *at = strstr(p->out, "listening on ");
+    char *nl = strchr(at, '\n');
+    char *colon = at;
+    for (char *c = at; c < nl; c++)
+        if (*c == ':')
+            colon = c;
+    p->port = (unsigned)strtoul(colon + 1, NULL, 10);
+    pthread_mutex_unlock(&p->mu);
+    CHECK_MSG(p->port > 0, "no port in the listening line");
+    snprintf(p->portstr, sizeof p->portstr, "%u", p->port);
+    return p;
+}
+
+struct proc *srv_start(const struct kind *k, ...)
+{
+    const char *args[32];
+    int n = 0;
+    va_list ap;
+    va_start(ap, k);
+    for (const char *a; n < 31 && (a = va_arg(ap, const char *)) != NULL;)
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    return srv_startv(k, args);
+}
+
+static int count_in(const char *hay, const char *needle)
+{
+    int c = 0;
+    size_t nl = strlen(needle);
+    for (const char *s = hay; (s = strstr(s, needle)) != NULL; s += nl)
+        c++;
+    return c;
+}
+
+int srv_wait_text(struct proc *p, const char *text, int count, int timeout_ms)
+{
+    int64_t deadline = sys_now_ms() + timeout_ms;
+    int rc = 0;
+    pthread_mutex_lock(&p->mu);
+    while (count_in(p->out, text) < count) {
+        int64_t left = deadline - sys_now_ms();
+        if (left <= 0) {
+            rc = -1;
+            break;
+        }
+        struct timeval now;
+        gettimeofday(&now, NULL);
+        int64_t until_us = (int64_t)now.tv_sec * 1000000 + now.tv_usec + (left < 50 ? left : 50) * 1000;
+        struct timespec ts = {.tv_sec = (time_t)(until_us / 1000000),
+                              .tv_nsec = (long)(until_us % 1000000) * 1000};
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+int srv_count(struct proc *p, const char *text)
+{
+    pthread_mutex_lock(&p->mu);
+    int c = count_in(p->out, text);
+    pthread_mutex_unlock(&p->mu);
+    return c;
+}
+
+char *srv_stdout(struct proc *p)
+{
+    pthread_mutex_lock(&p->mu);
+    char *s = strdup(p->out);
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}
+
+char *srv_stderr(struct proc *p)
+{
+    pthread_mutex_lock(&p->mu);
+    char *s = strdup(p->err);
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}
+
+/* Sanitizer and valgrind reports fail the case. */
+static void check_reports(struct proc *p)
+{
+    char *e = srv_stderr(p);
+    CHECK_MSG(strstr(e, "Sanitizer") == NULL && strstr(e, "runtime error:") == NULL,
+              "sanitizer report from %s:\n%s", p->k ? p->k->label : "process", e);
+    for (const char *s = e; (s = strstr(s, "FILE DESCRIPTORS: ")) != NULL; s++) {
+        int open = 0, std = 0;
+        sscanf(s, "FILE DESCRIPTORS: %d open (%d std)", &open, &std);
+        CHECK_MSG(open <= std, "descriptors left open at exit:\n%s", e);
+    }
+    CHECK_MSG(strstr(e, "definitely lost: ") == NULL || strstr(e, "definitely lost: 0 bytes") != NULL,
+              "valgrind found a leak:\n%s", e);
+    free(e);
+}
+
+int srv_wait_exit(struct proc *p, int timeout_ms)
+{
+    if (!p->exited) {
+        struct pollfd pfd = {p->pidfd, POLLIN, 0};
+        int r;
+        while ((r = poll(&pfd, 1, timeout_ms)) == -1 && errno == EINTR)
+            ;
+        CHECK_MSG(r == 1, "%s did not exit within %d ms", p->k ? p->k->label : "process",
+                  timeout_ms);
+        CHECK_EQ(waitpid(p->pid, &p->status, 0), p->pid);
+        p->exited = 1;
+        pthread_join(p->reader, NULL);   /* all output collected */
+    }
+    check_reports(p);
+    return p->status;
+}
+
+void srv_stop(struct proc *p)
+{
+    kill(p->pid, SIGTERM);
+    int st = srv_wait_exit(p, 15000 * slow_factor());
+    char *e = srv_stderr(p);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "%s ended with status %d (signal %d); stderr:\n%s", p->k ? p->k->label : "process",
+              WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0, e);
+    free(e);
+}
+
+void srv_free(struct proc *p)
+{
+    kill(-p->pid, SIGKILL);   /* the server's group: workers, children */
+    if (!p->exited) {
+        waitpid(p->pid, NULL, 0);
+        pthread_join(p->reader, NULL);
+    }
+    close(p->out_fd);
+    close(p->err_fd);
+    close(p->pidfd);
+    free(p->out);
+    free(p->err);
+    free(p);
+}
+
+/* ---- the client side ---- */
+
+int tc_try_connect(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    struct timeval tv = {.tv_sec = 20 * slow_factor(), .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+int tc_connect(unsigned port)
+{
+    int fd = tc_try_connect(port);
+    CHECK_MSG(fd >= 0, "connect 127.0.0.1:%u: %s", port, strerror(errno));
+    return fd;
+}
+
+void tc_send(int fd, const void *p, size_t n)
+{
+    CHECK_MSG(io_write_all(fd, p, n) == (ssize_t)n, "send: %s", strerror(errno));
+}
+
+size_t tc_recv(int fd, void *buf, size_t n)
+{
+    ssize_t r = io_read_all(fd, buf, n);
+    CHECK_MSG(r >= 0, "recv: %s", strerror(errno));
+    return (size_t)r;
+}
+
+int tc_wait_close(int fd, int timeout_ms, size_t *extra)
+{
+    int64_t deadline = sys_now_ms() + timeout_ms;
+    char buf[65536];
+    for (;;) {
+        int64_t left = deadline - sys_now_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, (int)left) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+            return 1;
+        if (r > 0 && extra != NULL)
+            *extra += (size_t)r;
+    }
+}
+
+void tc_echo(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    char *back = malloc(n > 0 ? n : 1);
+    CHECK(back != NULL);
+    size_t sent = 0, got = 0;
+    int64_t deadline = sys_now_ms() + 60000;
+    while (got < n) {
+        CHECK_MSG(sys_now_ms() < deadline, "echo of %zu bytes stalled at %zu", n, got);
+        struct pollfd pfd = {fd, (short)(POLLIN | (sent < n ? POLLOUT : 0)), 0};
+        if (poll(&pfd, 1, 1000) <= 0)
+            continue;
+        if (pfd.revents & POLLOUT) {
+            ssize_t w = send(fd, p + sent, n - sent > 65536 ? 65536 : n - sent, MSG_DONTWAIT);
+            CHECK_MSG(w >= 0 || errno == EAGAIN, "send: %s", strerror(errno));
+            sent += w > 0 ? (size_t)w : 0;
+        }
+        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = recv(fd, back + got, n - got, MSG_DONTWAIT);
+            CHECK_MSG(r != 0, "EOF after %zu of %zu echoed bytes", got, n);
+            CHECK_MSG(r > 0 || errno == EAGAIN, "recv: %s", strerror(errno));
+            got += r > 0 ? (size_t)r : 0;
+        }
+    }
+    CHECK_MSG(memcmp(back, data, n) == 0, "echo of %zu bytes differs", n);
+    free(back);
+}
+
+/* ---- commands ---- */
+
+int have_program(const char *name)
+{
+    const char *path = getenv("PATH");
+    if (path == NULL)
+        return 0;
+    char *copy = strdup(path), *save = NULL;
+    int found = 0;
+    for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+        char full[1024];
+        snprintf(full, sizeof full, "%s/%s", d, name);
+        found = access(full, X_OK) == 0;
+    }
+    free(copy);
+    return found;
+}
+
+int run_cmd(const char *const *argv, const char *in_path, const char *out_path,
+            char *err, size_t errlen, int timeout_ms)
+{
+    const char *err_path = tmp_path("cmd.stderr");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, in_path ? in_path : "/dev/null",
+                                     O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path ? out_path : "/dev/null",
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_path,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)(uintptr_t)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    CHECK_MSG(rc == 0, "spawn %s: %s", argv[0], strerror(rc));
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    CHECK(pidfd >= 0);
+    struct pollfd pfd = {pidfd, POLLIN, 0};
+    int r;
+    while ((r = poll(&pfd, 1, timeout_ms)) == -1 && errno == EINTR)
+        ;
+    if (r != 1)
+        kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    close(pidfd);
+    if (err != NULL) {
+        int fd = open(err_path, O_RDONLY);
+        ssize_t n = fd >= 0 ? read(fd, err, errlen - 1) : 0;
+        err[n > 0 ? n : 0] = '\0';
+        if (fd >= 0)
+            close(fd);
+    }
+    CHECK_MSG(r == 1, "%s did not finish within %d ms", argv[0], timeout_ms);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---- /proc ---- */
+
+int proc_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/fd", (long)pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static long status_field(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    long v = -1;
+    size_t fl = strlen(field);
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, field, fl) == 0)
+            v = strtol(line + fl, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+int proc_threads(pid_t pid)
+{
+    return (int)status_field(pid, "Threads:");
+}
+
+long proc_rss_kb(pid_t pid)
+{
+    return status_field(pid, "VmRSS:");
+}
+
+int proc_children(pid_t pid, int *zombies)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    if (zombies != NULL)
+        *zombies = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char cpath[400];
+        snprintf(cpath, sizeof cpath, "/proc/%ld/task/%s/children", (long)pid, e->d_name);
+        FILE *f = fopen(cpath, "r");
+        if (f == NULL)
+            continue;
+        long child;
+        while (fscanf(f, "%ld", &child) == 1) {
+            n++;
+            char spath[64], stat[256] = "";
+            snprintf(spath, sizeof spath, "/proc/%ld/stat", child);
+            FILE *s = fopen(spath, "r");
+            if (s != NULL && fgets(stat, sizeof stat, s) != NULL && zombies != NULL) {
+                char *rp = strrchr(stat, ')');
+                if (rp != NULL && rp[1] == ' ' && rp[2] == 'Z')
+                    (*zombies)++;
+            }
+            if (s != NULL)
+                fclose(s);
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* ---- data ---- */
+
+void fill_pattern(void *p, size_t n, unsigned seed)
+{
+    unsigned char *b = p;
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        b[i] = (unsigned char)x;
+    }
+}
+
+const char *make_file(const char *name, size_t n, unsigned seed)
+{
+    const char *path = tmp_path(name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    CHECK(fd >= 0);
+    char *buf = malloc(1 << 20);
+    CHECK(buf != NULL);
+    for (size_t off = 0; off < n; off += 1 << 20) {
+        size_t k = n - off < (1 << 20) ? n - off : (1 << 20);
+        fill_pattern(buf, k, seed + (unsigned)(off >> 20));
+        CHECK(io_write_all(fd, buf, k) == (ssize_t)k);
+    }
+    free(buf);
+    close(fd);
+    return path;
+}
+
+int same_file(const char *a, const char *b)
+{
+    int fa = open(a, O_RDONLY), fb = open(b, O_RDONLY);
+    int same = fa >= 0 && fb >= 0;
+    char *x = malloc(1 << 16), *y = malloc(1 << 16);
+    while (same) {
+        ssize_t ra = io_read_all(fa, x, 1 << 16), rb = io_read_all(fb, y, 1 << 16);
+        if (ra != rb || ra < 0 || memcmp(x, y, (size_t)ra) != 0)
+            same = 0;
+        if (ra <= 0)
+            break;
+    }
+    free(x);
+    free(y);
+    if (fa >= 0)
+        close(fa);
+    if (fb >= 0)
+        close(fb);
+    return same;
+}

@@ -1,0 +1,107 @@
+/* harness: start server binaries, talk to them, look at them through /proc.
+ * Every wait has a timeout; failures end the test case (test_fail). */
+#ifndef ECHO_HARNESS_H
+#define ECHO_HARNESS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/opt.h"
+
+/* One server under test: a binary and, for select_server, a backend. */
+struct kind {
+    const char *label;      /* "select_server/epoll" */
+    const char *bin;        /* "select_server" */
+    const char *backend;    /* NULL, or "poll" / "select" / "epoll" */
+    enum model model;
+};
+
+extern const struct kind kinds[];
+extern const size_t nkinds;
+
+/* A running server and everything it has printed so far. */
+struct proc {
+    pid_t pid;
+    int pidfd;
+    const struct kind *k;
+    unsigned port;
+    char portstr[12];
+    pthread_t reader;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *out, *err;          /* stdout and stderr so far, NUL-terminated */
+    size_t out_len, err_len;
+    int out_fd, err_fd;
+    int exited, status;
+};
+
+/* Path of a built program: "bin/NAME" (BIN_DIR overrides "bin"). */
+const char *bin_path(const char *name, char *buf, size_t len);
+
+/* A fresh per-case temporary file path. */
+const char *tmp_path(const char *name);
+
+/* Multiply time bands by this under TEST_WRAPPER (valgrind): 1 or 10. */
+int slow_factor(void);
+
+/* Start k with extra arguments (NULL-terminated; "-p 0" and the backend
+ * are added), wait for its listening line.  TEST_WRAPPER (e.g. valgrind
+ * with options) is put in front of the command when set. */
+struct proc *srv_start(const struct kind *k, ...);
+struct proc *srv_startv(const struct kind *k, const char *const *args);
+
+/* Start any command with stdout/stderr captured; no listening line wait. */
+struct proc *proc_spawn(const char *const *argv);
+
+/* Wait until stdout holds text at least count times.  Returns 0, or -1
+ * when timeout_ms passes first. */
+int srv_wait_text(struct proc *p, const char *text, int count, int timeout_ms);
+int srv_count(struct proc *p, const char *text);
+/* A copy of stdout (or stderr) so far; free() it. */
+char *srv_stdout(struct proc *p);
+char *srv_stderr(struct proc *p);
+
+/* Wait for the process to exit (returns the waitpid status) or fail the
+ * case after timeout_ms.  Also fails on sanitizer or valgrind reports in
+ * its stderr. */
+int srv_wait_exit(struct proc *p, int timeout_ms);
+/* kill(sig) then srv_wait_exit; the case fails unless it exits 0. */
+void srv_stop(struct proc *p);
+void srv_free(struct proc *p);
+
+/* Client side, 127.0.0.1:port.  tc_connect fails the case on error and
+ * sets 20 s read/write timeouts; tc_try_connect returns -1 with errno. */
+int tc_connect(unsigned port);
+int tc_try_connect(unsigned port);
+void tc_send(int fd, const void *p, size_t n);
+/* Read up to n bytes, stopping early only at EOF; returns the count. */
+size_t tc_recv(int fd, void *buf, size_t n);
+/* 1 if the peer closes (EOF or reset) within timeout_ms, 0 if not;
+ * bytes that arrive meanwhile are counted into *extra if not NULL. */
+int tc_wait_close(int fd, int timeout_ms, size_t *extra);
+/* Send n bytes while reading the echo; fails unless it comes back exact. */
+void tc_echo(int fd, const void *p, size_t n);
+
+/* Run a command, stdin from in_path, stdout to out_path (NULL: /dev/null),
+ * stderr kept in err (may be NULL, errlen bytes).  Returns the exit
+ * status (0..255), or fails the case after timeout_ms. */
+int run_cmd(const char *const *argv, const char *in_path, const char *out_path,
+            char *err, size_t errlen, int timeout_ms);
+/* 1 if the program is on PATH. */
+int have_program(const char *name);
+
+/* /proc views of a process. */
+int proc_fds(pid_t pid);
+int proc_threads(pid_t pid);
+int proc_children(pid_t pid, int *zombies);
+long proc_rss_kb(pid_t pid);
+
+/* Fill p with n bytes that differ by seed. */
+void fill_pattern(void *p, size_t n, unsigned seed);
+/* Write n pattern bytes to a new file; returns its path. */
+const char *make_file(const char *name, size_t n, unsigned seed);
+/* 1 if two files have the same contents. */
+int same_file(const char *a, const char *b);
+
+#endif
