@@ -41,11 +41,12 @@ ALL_LDFLAGS  = $(SAN) $(LDFLAGS)
 LDLIBS       = -lpthread
 
 BUILD = build
-BINS  = bin/fork_server bin/thread_server bin/echo_client
+BINS  = bin/fork_server bin/thread_server bin/select_server bin/echo_client
 
 
 LIB_SRC = common/net.c common/io.c common/opt.c common/log.c common/sig.c \
           common/stats.c common/sys.c common/session.c common/server.c common/buf.c common/chat.c \
+          common/proto.c common/kids.c \
           framing/frame.c framing/line.c
 EV_SRC  = select_server/ev_loop.c select_server/ev_poll.c \
           select_server/ev_select.c select_server/ev_epoll.c
@@ -85,7 +86,7 @@ $(BINS):
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/run: $(TEST_OBJ) $(BUILD)/libecho.a
+$(BUILD)/tests/run: $(TEST_OBJ) $(EV_OBJ) $(BUILD)/libecho.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # TEST_ARGS: e.g. TEST_ARGS='-k thread_server' runs only matching cases.

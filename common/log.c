@@ -71,6 +71,20 @@ void log_warn(const char *fmt, ...)
     va_end(ap);
 }
 
+void log_client_start(uint64_t id, const char *peer)
+{
+    log_client("client %" PRIu64 " connected from %s", id, peer);
+}
+
+void log_client_end(uint64_t id, uint64_t bytes, const char *why, int access_fd)
+{
+    if (why != NULL && why[0] != '\0')
+        log_client("client %" PRIu64 ": %s", id, why);
+    log_client("client %" PRIu64 " disconnected (received %" PRIu64 " bytes)", id, bytes);
+    if (access_fd >= 0 && log_access(access_fd, id, bytes) == -1)
+        log_warn("access log:");
+}
+
 int log_access_open(const char *path)
 {
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

@@ -121,6 +121,32 @@ int net_listen(const char *host, const char *port, int reuseport,
     return fd;
 }
 
+int net_listen_again(int lfd, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(lfd, (struct sockaddr *)&ss, &len) == -1) {
+        set_err(err, errlen, "getsockname", "listener", strerror(errno));
+        return -1;
+    }
+    struct addrinfo ai;
+    memset(&ai, 0, sizeof ai);
+    ai.ai_family = ss.ss_family;
+    ai.ai_socktype = SOCK_STREAM;
+    ai.ai_addr = (struct sockaddr *)&ss;
+    ai.ai_addrlen = len;
+    int fd = listen_one(&ai, 1);
+    if (fd == -1) {
+        char addr[NET_ADDR_MAX];
+        int saved = errno;
+        if (net_format_addr(ai.ai_addr, len, addr, sizeof addr) == -1)
+            snprintf(addr, sizeof addr, "?");
+        set_err(err, errlen, "bind", addr, strerror(saved));
+        errno = saved;
+    }
+    return fd;
+}
+
 int net_connect(const char *host, const char *port, char *err, size_t errlen)
 {
     struct addrinfo *res;

@@ -22,6 +22,11 @@
 int net_listen(const char *host, const char *port, int reuseport,
                char *err, size_t errlen);
 
+/* Another listener on exactly lfd's address and port (both need
+ * SO_REUSEPORT): select_server's workers each get one, and the kernel
+ * spreads connections over them.  fd, or -1 with err as net_listen. */
+int net_listen_again(int lfd, char *err, size_t errlen);
+
 /* Connect to HOST:PORT, trying each address the name resolves to in turn.
  * Returns a blocking, close-on-exec descriptor with TCP_NODELAY set, or -1
  * with err "connect ADDR:PORT: reason" (of the last address tried) or

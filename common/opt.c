@@ -130,6 +130,12 @@ static int apply(struct opts *o, int c, const char *arg, char *err, size_t errle
             snprintf(err, errlen, "invalid --backend '%s' (expected poll, select or epoll)", arg);
             return -1;
         }
+#ifndef __linux__
+        if (strcmp(arg, "epoll") == 0) {
+            snprintf(err, errlen, "invalid --backend 'epoll' (Linux only; use poll or select)");
+            return -1;
+        }
+#endif
         o->backend = arg;
         return 0;
     case OPT_WORKERS:

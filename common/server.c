@@ -56,7 +56,7 @@ static int parse(struct server *srv, int argc, char **argv, const char *about, i
 }
 
 int server_start(struct server *srv, int argc, char **argv, enum model model,
-                 const char *about, int sig_flags, const char *backend, int *code)
+                 const char *about, int sig_flags, int *code)
 {
     memset(srv, 0, sizeof *srv);
     srv->prog = model_names[model];
@@ -91,8 +91,11 @@ int server_start(struct server *srv, int argc, char **argv, enum model model,
     char addr[NET_ADDR_MAX];
     if (net_local_addr(srv->lfd, addr, sizeof addr, NULL) == -1)
         snprintf(addr, sizeof addr, "%s:%s", srv->o.bind, srv->o.port);
-    log_status("%s: listening on %s (mode %s%s%s)", srv->prog, addr,
-               opt_mode_name(srv->o.mode), backend ? ", backend " : "", backend ? backend : "");
+    if (model == MODEL_SELECT)
+        log_status("%s: listening on %s (mode %s, backend %s)", srv->prog, addr,
+                   opt_mode_name(srv->o.mode), srv->o.backend);
+    else
+        log_status("%s: listening on %s (mode %s)", srv->prog, addr, opt_mode_name(srv->o.mode));
     *code = 0;
     return 0;
 }

@@ -32,10 +32,9 @@ struct server {
 /* Parse argv and start the server: --help/--version, usage errors (exit
  * 2) and start-up failures (exit 1) return -1 with *code set; on success
  * the listening line is printed and 0 returned.  about: the model's lines
- * for --help.  sig_flags: for sig_setup().  backend: shown in the
- * listening line when not NULL. */
+ * for --help.  sig_flags: for sig_setup(). */
 int server_start(struct server *srv, int argc, char **argv, enum model model,
-                 const char *about, int sig_flags, const char *backend, int *code);
+                 const char *about, int sig_flags, int *code);
 
 /* Accept one client (nonblock: the new socket's mode), peer text in peer.
  * Returns the descriptor, or -1: errno EAGAIN when nothing is pending or

@@ -24,8 +24,6 @@ struct session {
     const struct opts *o;
     uint64_t bytes;                 /* received from the client */
     char reason[SESSION_REASON_MAX];/* why the server ended it, or "" */
-    const char *run;                /* output waiting: a run of the input */
-    size_t run_len;
     char small[SESSION_SMALL_BUF];
 };
 

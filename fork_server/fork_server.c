@@ -33,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/kids.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/server.h"
@@ -44,8 +45,7 @@
 #define CHILD_GRACE_MS 2000
 
 static struct server srv;
-static pid_t *kids;         /* live children */
-static size_t nkids;
+static struct kids kids;    /* live children */
 
 /* ---- the child ---- */
 
@@ -95,32 +95,22 @@ static void child_main(int fd, uint64_t id, const char *peer, const sigset_t *ol
         snprintf(cut, sizeof cut, "drain time of %u s ran out", srv.o.drain);
     session_finish(&s, child_cut ? cut : NULL, srv.access_fd, srv.st);
     close(fd);
+    if (srv.access_fd >= 0)
+        close(srv.access_fd);
     _exit(0);
 }
 
 /* ---- the parent ---- */
 
-/* Reap every finished child; never blocks. */
 static void reap(void)
 {
-    pid_t pid;
-    int status;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        for (size_t i = 0; i < nkids; i++) {
-            if (kids[i] == pid) {
-                kids[i] = kids[--nkids];
-                break;
-            }
-        }
-        if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
-            log_warn("client process %ld died of signal %d", (long)pid, WTERMSIG(status));
-    }
+    kids_reap(&kids);
 }
 
 /* Fork a child for one accepted client, or refuse it. */
 static void spawn(int fd, const char *peer)
 {
-    if (nkids >= srv.o.max_clients) {
+    if (kids.n >= srv.o.max_clients) {
         server_refuse(&srv, fd, peer, NULL);
         return;
     }
@@ -143,31 +133,8 @@ static void spawn(int fd, const char *peer)
         return;
     }
     atomic_store(&srv.st->clients, id);
-    kids[nkids++] = pid;
+    kids_add(&kids, pid);
     close(fd);   /* the child has it now */
-}
-
-/* Pass the stop on to every child, then wait for them to finish. */
-static void drain_children(void)
-{
-    for (size_t i = 0; i < nkids; i++)
-        kill(kids[i], SIGTERM);
-    int64_t deadline = sys_now_ms() + (int64_t)srv.o.drain * 1000 + CHILD_GRACE_MS;
-    while (nkids > 0) {
-        int64_t left = deadline - sys_now_ms();
-        if (left <= 0) {
-            log_warn("%zu client processes did not finish in time; killing them", nkids);
-            for (size_t i = 0; i < nkids; i++)
-                kill(kids[i], SIGKILL);
-            while (nkids > 0 && waitpid(-1, NULL, 0) > 0)
-                nkids--;
-            return;
-        }
-        struct pollfd pfd = {.fd = srv.sigfd, .events = POLLIN};
-        if (poll(&pfd, 1, (int)left) > 0)
-            sig_drain(srv.sigfd);
-        reap();
-    }
 }
 
 int main(int argc, char **argv)
@@ -177,17 +144,18 @@ int main(int argc, char **argv)
                      "Model: one child process per connection.  The parent accepts and\n"
                      "forks; each child serves one client and exits; SIGCHLD reaps them.\n"
                      "--mode chat is not offered: separate processes share no client list.\n",
-                     SIG_WATCH_CHILD, NULL, &code) == -1)
+                     SIG_WATCH_CHILD, &code) == -1)
         return code;
-    kids = calloc(srv.o.max_clients, sizeof *kids);
-    if (kids == NULL) {
+    if (kids_init(&kids, srv.o.max_clients, "client process") == -1) {
         log_warn("child table:");
         return 1;
     }
     server_accept_loop(&srv, spawn, reap);
+    /* pass the stop on to every child; each drains on its own clock */
     server_close_listener(&srv);
-    drain_children();
+    kids_stop(&kids, SIGTERM, srv.sigfd,
+              sys_now_ms() + (int64_t)srv.o.drain * 1000 + CHILD_GRACE_MS);
     server_finish(&srv);
-    free(kids);
+    kids_free(&kids);
     return 0;
 }

@@ -379,7 +379,7 @@ int main(int argc, char **argv)
              "a client that falls further behind is disconnected.\n",
              STACK_SIZE / 1024, CHAT_QUEUE_MAX / 1024);
     int code;
-    if (server_start(&srv, argc, argv, MODEL_THREAD, about, 0, NULL, &code) == -1)
+    if (server_start(&srv, argc, argv, MODEL_THREAD, about, 0, &code) == -1)
         return code;
     chat_max = chat_queue_max(srv.o.max_frame);
     if (threads_init() == -1) {

@@ -1,0 +1,542 @@
+/* select_server: one thread, non-blocking sockets, one event loop.
+ *
+ * Nothing here ever blocks.  The loop (ev.h; --backend poll, select or
+ * epoll) says which sockets are ready; the server then does the one read
+ * or write each can take without waiting, and goes back to the loop.  So
+ * one thread serves thousands of clients, and a client costs a small
+ * struct conn, not a process or a thread.  The price: every piece of a
+ * client's state must live in that struct, because no stack remembers
+ * where a client was between events.
+ *
+ * The life of a connection:
+ *   accept      until EAGAIN; numbered, registered for EV_READ
+ *   readable    one read into a scratch buffer shared by all clients;
+ *               proto.c turns it into replies, written at once; only what
+ *               the socket does not take is copied to the client's own
+ *               buffer (taken only while data is in flight)
+ *   writable    send what is queued; stop asking for EV_WRITE when empty
+ *   backpressure  a client with OUT_BOUND unsent bytes is not read until
+ *               it drains: a client that never reads cannot grow memory
+ *   EOF         send everything owed, then close
+ * Clients sit on one list in order of last activity, so an idle timeout
+ * only ever looks at the head of the list.
+ *
+ * Signals arrive through the self-pipe (common/sig.c), an ordinary
+ * descriptor in the loop.  On SIGINT/SIGTERM the listener is closed and
+ * the loop runs on until the clients are gone or --drain runs out.
+ *
+ * --workers N: N processes, each with its own listener on the same port
+ * (SO_REUSEPORT) and its own loop; the kernel spreads connections over
+ * them, so the suite can use every core (nginx's model).  The parent only
+ * waits and prints the totals, which the workers keep in shared memory. */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/chat.h"
+#include "common/io.h"
+#include "common/kids.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "common/proto.h"
+#include "common/server.h"
+#include "common/sig.h"
+#include "common/sys.h"
+#include "select_server/ev.h"
+
+#define SCRATCH_SIZE (64 * 1024)   /* one read, shared by every client */
+#define OUT_BOUND (64 * 1024)      /* unsent bytes at which reading stops */
+#define ACCEPTS_PER_TURN 256       /* others get their turn too */
+#define WORKER_GRACE_MS 2000
+
+enum { CONN_READ_EOF = 1, CONN_CLOSE_ASAP = 2 };
+
+struct conn {
+    int fd;
+    unsigned flags;
+    uint64_t id;
+    uint64_t bytes;               /* received */
+    int64_t last_active;          /* ms */
+    struct conn *prev, *next;     /* all clients, least recently active first */
+    struct conn *dead_next;       /* CONN_CLOSE_ASAP: closed at the end of the turn */
+    char *reason;                 /* why the server ends it, or NULL */
+    struct buf out;               /* replies or chat lines not yet written */
+    struct proto proto;           /* decoder state; chat uses its line decoder */
+};
+
+static struct server srv;
+static struct ev_loop *loop;
+static struct conn **by_fd;       /* conn of each descriptor */
+static int max_fds;
+static struct conn *head, *tail, *dead;
+static size_t nconns;
+static int64_t now;               /* ms, read once per turn */
+static int draining;
+static int64_t drain_deadline;
+static size_t out_max;            /* hard cap of a client's buffer */
+static char scratch[SCRATCH_SIZE];
+
+/* ---- a client's bookkeeping ---- */
+
+static void list_unlink(struct conn *c)
+{
+    *(c->prev ? &c->prev->next : &head) = c->next;
+    *(c->next ? &c->next->prev : &tail) = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void list_append(struct conn *c)
+{
+    c->prev = tail;
+    c->next = NULL;
+    *(tail ? &tail->next : &head) = c;
+    tail = c;
+}
+
+/* Something was read or written: the client moves to the end of the
+ * idle order. */
+static void touch(struct conn *c)
+{
+    c->last_active = now;
+    if (srv.o.idle_timeout > 0 && c != tail) {
+        list_unlink(c);
+        list_append(c);
+    }
+}
+
+static void set_reason(struct conn *c, const char *why)
+{
+    if (c->reason == NULL && why != NULL)
+        c->reason = strdup(why);
+}
+
+static void conn_close(struct conn *c)
+{
+    log_client_end(c->id, c->bytes, c->reason, srv.access_fd);
+    atomic_fetch_add(&srv.st->bytes, c->bytes);
+    atomic_fetch_sub(&srv.st->active, 1);
+    ev_loop_set(loop, c->fd, 0);
+    close(c->fd);
+    by_fd[c->fd] = NULL;
+    list_unlink(c);
+    nconns--;
+    buf_free(&c->out);
+    proto_free(&c->proto);
+    free(c->reason);
+    free(c);
+}
+
+/* End c later in this turn (others may be iterating over the list). */
+static void conn_kill(struct conn *c, const char *why)
+{
+    if (c->flags & CONN_CLOSE_ASAP)
+        return;
+    set_reason(c, why);
+    c->flags |= CONN_CLOSE_ASAP;
+    c->dead_next = dead;
+    dead = c;
+}
+
+/* What c waits for: EV_WRITE while anything is queued, EV_READ unless
+ * it sent EOF or has OUT_BOUND unsent (backpressure: stop reading). */
+static int conn_mask(const struct conn *c)
+{
+    size_t queued = buf_len(&c->out);
+    int mask = queued > 0 ? EV_WRITE : 0;
+    if (!(c->flags & CONN_READ_EOF) && queued < OUT_BOUND)
+        mask |= EV_READ;
+    return mask;
+}
+
+/* Ask the loop for what c needs now, or close c when nothing is left to
+ * do.  -1 if c was closed. */
+static int conn_update(struct conn *c)
+{
+    if ((c->flags & CONN_READ_EOF) && buf_len(&c->out) == 0) {
+        conn_close(c);                    /* all owed is sent: done */
+        return -1;
+    }
+    if (ev_loop_set(loop, c->fd, conn_mask(c)) == -1) {
+        set_reason(c, strerror(errno));
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Write what is queued, as much as the socket takes.  -1: client gone. */
+static int conn_flush(struct conn *c)
+{
+    size_t put;
+    if (buf_len(&c->out) == 0)
+        return 0;
+    if (io_write(c->fd, buf_head(&c->out), buf_len(&c->out), &put) == IO_ERR)
+        return -1;
+    if (put > 0) {
+        buf_consume(&c->out, put);
+        touch(c);
+    }
+    return 0;
+}
+
+/* proto's emit: write at once if nothing is queued, queue the rest. */
+static int conn_send(void *ctx, const char *p, size_t n)
+{
+    struct conn *c = ctx;
+    if (buf_len(&c->out) == 0 && n > 0) {
+        size_t put;
+        if (io_write(c->fd, p, n, &put) == IO_ERR)
+            return -1;
+        if (put > 0)
+            touch(c);
+        p += put;
+        n -= put;
+    }
+    if (n > 0 && buf_append(&c->out, p, n, out_max) == -1) {
+        set_reason(c, "out of memory for its replies");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- chat ---- */
+
+/* Queue a line from c for every other client and try to send it now.  A
+ * client whose queue would pass its bound is disconnected instead. */
+static void broadcast(struct conn *c, const char *line, size_t len)
+{
+    size_t bound = chat_queue_max(srv.o.max_frame);
+    for (struct conn *t = head; t != NULL; t = t->next) {
+        if (t == c || (t->flags & (CONN_CLOSE_ASAP | CONN_READ_EOF)))
+            continue;
+        if (chat_enqueue(&t->out, bound, c->id, line, len) == -1) {
+            char why[96];
+            snprintf(why, sizeof why, "chat queue over %zu bytes (not reading fast enough)", bound);
+            conn_kill(t, why);
+        } else if (conn_flush(t) == -1 || ev_loop_set(loop, t->fd, conn_mask(t)) == -1) {
+            conn_kill(t, NULL);
+        }
+    }
+}
+
+/* Chat input: every whole line goes to the others. */
+static int chat_input(struct conn *c, const char *p, size_t n)
+{
+    struct line_dec *d = &c->proto.dec.line;
+    while (n > 0) {
+        enum line_status st;
+        size_t used = line_dec_feed(d, p, n, &st);
+        if (st == LINE_READY) {
+            size_t len;
+            const char *msg = line_dec_msg(d, &len);
+            broadcast(c, msg, len);
+        } else if (st != LINE_MORE) {
+            char why[96];
+            snprintf(why, sizeof why, "line exceeds --max-frame %" PRIu32 " bytes", srv.o.max_frame);
+            set_reason(c, st == LINE_TOO_BIG ? why : "out of memory for a line");
+            return -1;
+        }
+        p += used;
+        n -= used;
+    }
+    return 0;
+}
+
+/* ---- events ---- */
+
+/* EV_READ: one read, its replies, then what to wait for next. */
+static void on_readable(struct conn *c)
+{
+    char why[160];
+    size_t n;
+    enum io_status st = io_read(c->fd, scratch, sizeof scratch, &n);
+    if (st == IO_AGAIN)
+        return;
+    if (st == IO_ERR) {                              /* reset: just gone */
+        conn_close(c);
+        return;
+    }
+    why[0] = '\0';
+    int fault = 0;
+    if (st == IO_EOF) {
+        c->flags |= CONN_READ_EOF;                   /* send what is owed, then close */
+        if (srv.o.mode == MODE_CHAT) {
+            if (line_dec_flush(&c->proto.dec.line)) {
+                const char *msg = line_dec_msg(&c->proto.dec.line, &n);
+                broadcast(c, msg, n);
+            }
+        } else if (proto_eof(&c->proto, conn_send, c, why, sizeof why) != PROTO_OK) {
+            fault = 1;
+        }
+    } else {
+        c->bytes += n;
+        touch(c);
+        if (srv.o.mode == MODE_CHAT)
+            fault = chat_input(c, scratch, n) == -1;
+        else if (proto_feed(&c->proto, scratch, n, conn_send, c, why, sizeof why) != PROTO_OK)
+            fault = 1;
+    }
+    if (fault) {
+        if (why[0] != '\0')
+            set_reason(c, why);
+        c->flags |= CONN_READ_EOF;                   /* flush the replies owed, then close */
+    }
+    conn_update(c);
+}
+
+/* EV_WRITE: send what is queued. */
+static void on_writable(struct conn *c)
+{
+    if (conn_flush(c) == -1) {
+        conn_close(c);
+        return;
+    }
+    conn_update(c);
+}
+
+static void on_accept(void)
+{
+    char peer[NET_ADDR_MAX];
+    for (int i = 0; i < ACCEPTS_PER_TURN; i++) {
+        int fd = server_accept(&srv, 1, peer, sizeof peer);
+        if (fd < 0)
+            return;                                  /* EAGAIN, or paused */
+        if (atomic_load(&srv.st->active) >= (long)srv.o.max_clients) {
+            server_refuse(&srv, fd, peer, NULL);
+            continue;
+        }
+        struct conn *c = fd < max_fds ? calloc(1, sizeof *c) : NULL;
+        if (c == NULL) {
+            server_refuse(&srv, fd, peer, fd < max_fds ? "out of memory" : "descriptor table full");
+            continue;
+        }
+        atomic_fetch_add(&srv.st->active, 1);
+        c->fd = fd;
+        c->id = stats_number(srv.st);
+        c->last_active = now;
+        proto_init(&c->proto, srv.o.mode, srv.o.max_frame);
+        by_fd[fd] = c;
+        list_append(c);
+        nconns++;
+        log_client_start(c->id, peer);
+        if (ev_loop_set(loop, fd, EV_READ) == -1) {
+            char why[128];
+            if (errno == ERANGE)
+                snprintf(why, sizeof why, "descriptor %d is past FD_SETSIZE %d of the select "
+                         "backend (use --backend poll or epoll)", fd, FD_SETSIZE);
+            else
+                snprintf(why, sizeof why, "event loop: %s", strerror(errno));
+            set_reason(c, why);
+            conn_close(c);
+        }
+    }
+}
+
+/* ---- the loop ---- */
+
+static void start_drain(void)
+{
+    draining = 1;
+    ev_loop_set(loop, srv.lfd, 0);
+    server_close_listener(&srv);                    /* new connects are refused */
+    drain_deadline = now + (int64_t)srv.o.drain * 1000;
+}
+
+/* Idle clients are at the head of the list; the drain has a deadline. */
+static void expire(void)
+{
+    int64_t idle_ms = (int64_t)srv.o.idle_timeout * 1000;
+    while (idle_ms > 0 && head != NULL && now - head->last_active >= idle_ms) {
+        char why[64];
+        snprintf(why, sizeof why, "idle for %u s (--idle-timeout)", srv.o.idle_timeout);
+        set_reason(head, why);
+        conn_close(head);
+    }
+    if (draining && now >= drain_deadline) {
+        char why[64];
+        snprintf(why, sizeof why, "drain time of %u s ran out", srv.o.drain);
+        while (head != NULL) {
+            set_reason(head, why);
+            conn_close(head);
+        }
+    }
+}
+
+/* How long the loop may sleep: until the next timer, if any. */
+static int next_timeout(void)
+{
+    int64_t t = -1;
+    if (srv.o.idle_timeout > 0 && head != NULL)
+        t = head->last_active + (int64_t)srv.o.idle_timeout * 1000 - now;
+    if (draining && (t < 0 || drain_deadline - now < t))
+        t = drain_deadline - now;
+    int paused = draining ? -1 : server_paused_ms(&srv);
+    if (paused >= 0 && (t < 0 || paused < t))
+        t = paused;
+    return t < 0 ? -1 : (int)(t > 0 ? t : 0);
+}
+
+static void reap_dead(void)
+{
+    while (dead != NULL) {
+        struct conn *c = dead;
+        dead = c->dead_next;
+        conn_close(c);
+    }
+}
+
+static void run_loop(void)
+{
+    for (;;) {
+        now = sys_now_ms();
+        if (sig_stop && !draining)
+            start_drain();
+        expire();
+        if (draining && nconns == 0)
+            return;
+        /* the listener sleeps while accept is paused after EMFILE */
+        if (!draining)
+            ev_loop_set(loop, srv.lfd, server_paused_ms(&srv) < 0 ? EV_READ : 0);
+        int n = ev_loop_wait(loop, next_timeout());
+        if (n == -1) {
+            log_warn("event loop:");
+            return;
+        }
+        now = sys_now_ms();
+        for (int i = 0; i < n; i++) {
+            int fd;
+            int ev = ev_loop_ready(loop, i, &fd);
+            if (ev == 0)
+                continue;
+            if (fd == srv.sigfd) {
+                sig_drain(fd);
+            } else if (fd == srv.lfd) {
+                on_accept();
+            } else if (by_fd[fd] != NULL && !(by_fd[fd]->flags & CONN_CLOSE_ASAP)) {
+                /* write first: it may make room to read again */
+                if (ev & EV_WRITE)
+                    on_writable(by_fd[fd]);
+                if ((ev & EV_READ) && by_fd[fd] != NULL && ev_loop_get(loop, fd) & EV_READ)
+                    on_readable(by_fd[fd]);
+            }
+        }
+        reap_dead();
+    }
+}
+
+/* One event loop over srv.lfd, until the drain ends. */
+static int serve(const struct ev_backend *backend)
+{
+    long limit = sys_raise_nofile(0);
+    long want = (long)srv.o.max_clients + 2 * SERVER_FD_RESERVE;
+    max_fds = (int)(limit > 0 && limit < want ? limit : want);
+    size_t line_bound = srv.o.mode == MODE_CHAT ? chat_queue_max(srv.o.max_frame) : 0;
+    out_max = line_bound > 0 ? line_bound : (size_t)OUT_BOUND + SCRATCH_SIZE + srv.o.max_frame;
+    by_fd = calloc((size_t)max_fds, sizeof *by_fd);
+    loop = by_fd != NULL ? ev_loop_new(backend, max_fds) : NULL;
+    if (loop == NULL || ev_loop_set(loop, srv.sigfd, EV_READ) == -1 ||
+        ev_loop_set(loop, srv.lfd, EV_READ) == -1) {
+        log_warn("event loop (%s):", backend->name);
+        return 1;
+    }
+    run_loop();
+    while (head != NULL)
+        conn_close(head);
+    ev_loop_free(loop);
+    free(by_fd);
+    return 0;
+}
+
+/* --workers N: N copies of the loop, each on its own listener. */
+static int run_workers(const struct ev_backend *backend)
+{
+    unsigned n = srv.o.workers;
+    int *lfds = calloc(n, sizeof *lfds);
+    struct kids workers;
+    if (lfds == NULL || kids_init(&workers, n, "worker") == -1) {
+        log_warn("workers:");
+        return 1;
+    }
+    lfds[0] = srv.lfd;
+    for (unsigned i = 1; i < n; i++) {
+        char err[256];
+        if ((lfds[i] = net_listen_again(srv.lfd, err, sizeof err)) == -1) {
+            log_warn("worker %u: %s", i + 1, err);
+            return 1;
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            /* the worker: its own listener and its own self-pipe */
+            for (unsigned k = 0; k < n; k++)
+                if (k != i)
+                    close(lfds[k]);
+            srv.lfd = lfds[i];
+            free(lfds);
+            kids_free(&workers);
+            sig_close();
+            sig_handle(SIGCHLD, SIG_DFL, 0);
+            srv.sigfd = sig_setup(0);
+            int rc = srv.sigfd < 0 ? 1 : serve(backend);
+            server_close_listener(&srv);
+            sig_close();
+            if (srv.access_fd >= 0)
+                close(srv.access_fd);
+            if (srv.reserve_fd >= 0)
+                close(srv.reserve_fd);
+            _exit(rc);
+        }
+        if (pid == -1)
+            log_warn("fork worker %u:", i + 1);
+        else
+            kids_add(&workers, pid);
+    }
+    /* the parent keeps no listener: when the workers close theirs, the
+     * kernel refuses new connections at once */
+    for (unsigned i = 0; i < n; i++)
+        close(lfds[i]);
+    srv.lfd = -1;
+    free(lfds);
+    while (!sig_stop && workers.n > 0) {
+        struct pollfd pfd = {.fd = srv.sigfd, .events = POLLIN};
+        if (poll(&pfd, 1, -1) > 0)
+            sig_drain(srv.sigfd);
+        kids_reap(&workers);
+    }
+    kids_stop(&workers, SIGTERM, srv.sigfd,
+              sys_now_ms() + (int64_t)srv.o.drain * 1000 + WORKER_GRACE_MS);
+    kids_free(&workers);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    char about[512];
+    snprintf(about, sizeof about,
+             "Model: one thread, non-blocking sockets, one event loop (--backend).\n"
+             "A client that leaves %d KiB of echo unread is not read until it drains.\n"
+             "Chat: at most %d KiB (or one --max-frame line) waits for a client;\n"
+             "a client that falls further behind is disconnected.\n"
+             "The select backend serves descriptors below FD_SETSIZE (%d) only.\n",
+             OUT_BOUND / 1024, CHAT_QUEUE_MAX / 1024, FD_SETSIZE);
+    int code;
+    if (server_start(&srv, argc, argv, MODEL_SELECT, about, SIG_WATCH_CHILD, &code) == -1)
+        return code;
+    const struct ev_backend *backend = ev_backend_find(srv.o.backend);
+    if (backend == NULL) {                   /* opt_parse knows the names */
+        log_warn("no %s backend", srv.o.backend);
+        return 1;
+    }
+    int rc = srv.o.workers > 1 ? run_workers(backend) : serve(backend);
+    server_finish(&srv);
+    return rc;
+}
