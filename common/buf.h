@@ -13,7 +13,10 @@ struct buf {
 };
 
 static inline size_t buf_len(const struct buf *b) { return b->tail - b->head; }
-static inline const char *buf_head(const struct buf *b) { return b->data + b->head; }
+static inline const char *buf_head(const struct buf *b)
+{
+    return b->data != NULL ? b->data + b->head : "";
+}
 
 /* Make room for n more bytes at the tail, keeping the whole queue within
  * max bytes, and return where to write them (they count as queued).

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -147,6 +148,26 @@ int net_listen_again(int lfd, char *err, size_t errlen)
     return fd;
 }
 
+/* connect(2), and if a signal interrupts it, wait for the connection
+ * that goes on in the background (retrying would fail with EALREADY). */
+static int connect_one(int fd, const struct addrinfo *ai)
+{
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+        return 0;
+    if (errno != EINTR)
+        return -1;
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    int r;
+    while ((r = poll(&pfd, 1, -1)) == -1 && errno == EINTR)
+        ;
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (r == -1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+        return -1;
+    errno = soerr;
+    return soerr == 0 ? 0 : -1;
+}
+
 int net_connect(const char *host, const char *port, char *err, size_t errlen)
 {
     struct addrinfo *res;
@@ -156,11 +177,7 @@ int net_connect(const char *host, const char *port, char *err, size_t errlen)
     for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
         if (fd != -1 && set_cloexec(fd) == 0) {
-            int rc;
-            while ((rc = connect(fd, ai->ai_addr, ai->ai_addrlen)) == -1 &&
-                   errno == EINTR)
-                ;
-            if (rc == 0) {
+            if (connect_one(fd, ai) == 0) {
                 (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
                 break;
             }

@@ -499,6 +499,79 @@ static void t_baseline_500(const void *arg)
     srv_free(p);
 }
 
+/* RSS of the server, with its children (fork_server) counted in. */
+static long server_rss_kb(struct proc *p)
+{
+    long kb = proc_rss_kb(p->pid);
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", (long)p->pid, (long)p->pid);
+    FILE *f = fopen(path, "r");
+    long child;
+    while (f != NULL && fscanf(f, "%ld", &child) == 1)
+        kb += proc_rss_kb((pid_t)child);
+    if (f != NULL)
+        fclose(f);
+    return kb;
+}
+
+static void t_never_reads(const void *arg)
+{
+    struct proc *p = srv_start(arg, "-q", NULL);
+    long rss0 = server_rss_kb(p);
+    size_t total = (size_t)100 << 20, chunk = 1 << 20;
+    char *data = malloc(chunk), *back = malloc(chunk);
+    CHECK(data != NULL && back != NULL);
+    int fd = tc_connect(p->port);
+    /* phase 1: send without reading until the server stops taking bytes */
+    size_t sent = 0;
+    int64_t last_progress = sys_now_ms();
+    while (sent < total && sys_now_ms() - last_progress < MS(1500)) {
+        fill_pattern(data, chunk, (unsigned)(sent / chunk));
+        size_t off = sent % chunk;
+        ssize_t w = send(fd, data + off, chunk - off, MSG_DONTWAIT);
+        if (w > 0) {
+            sent += (size_t)w;
+            last_progress = sys_now_ms();
+        } else {
+            CHECK_MSG(errno == EAGAIN, "send: %s", strerror(errno));
+            struct pollfd pfd = {fd, POLLOUT, 0};
+            poll(&pfd, 1, 100);
+        }
+    }
+    long rss = server_rss_kb(p);
+    test_log("stalled after %zu MiB sent unread; server RSS %ld -> %ld KiB", sent >> 20, rss0, rss);
+    CHECK_MSG(sent < total, "the server took 100 MiB without the client reading");
+    CHECK_INT(rss - rss0, <, 8 * 1024);
+    /* phase 2: read it all back, intact, while sending the rest */
+    size_t got = 0;
+    while (got < total) {
+        struct pollfd pfd = {fd, (short)(POLLIN | (sent < total ? POLLOUT : 0)), 0};
+        CHECK_MSG(poll(&pfd, 1, MS(10000)) > 0, "stalled at %zu of %zu", got, total);
+        if (pfd.revents & POLLOUT) {
+            fill_pattern(data, chunk, (unsigned)(sent / chunk));
+            size_t off = sent % chunk;
+            ssize_t w = send(fd, data + off, chunk - off, MSG_DONTWAIT);
+            sent += w > 0 ? (size_t)w : 0;
+        }
+        if (pfd.revents & POLLIN) {
+            size_t off = got % chunk;
+            ssize_t r = recv(fd, back + off, chunk - off, MSG_DONTWAIT);
+            CHECK_MSG(r > 0 || (r < 0 && errno == EAGAIN), "recv after %zu: %zd", got, r);
+            if (r > 0) {
+                fill_pattern(data, chunk, (unsigned)(got / chunk));
+                CHECK_MSG(memcmp(back + off, data + off, (size_t)r) == 0, "corrupt at %zu", got);
+                got += (size_t)r;
+            }
+        }
+    }
+    close(fd);
+    free(data);
+    free(back);
+    srv_stop(p);
+    CHECK_HAS(p->out, "received 104857600 bytes");
+    srv_free(p);
+}
+
 /* ---- real clients ---- */
 
 static void t_echo_client_20mib(const void *arg)
@@ -664,6 +737,7 @@ static const struct {
     {"SIGTERM: --drain 1 cuts an idle client", t_drain_expires, 30},
     {"SIGINT: drain and totals", t_sigint_group, 30},
     {"descriptors, threads, children at baseline after 500", t_baseline_500, 90},
+    {"100 MiB sent by a client that stops reading: memory bounded", t_never_reads, 90},
     {"echo_client: 20 MiB binary file", t_echo_client_20mib, 90},
     {"nc -N interop", t_netcat, 60},
     {"socat interop", t_socat, 60},
