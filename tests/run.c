@@ -270,6 +270,7 @@ int main(int argc, char **argv)
     unit_tests();
     server_tests();
     client_tests();
+    model_tests();
 
     if (list) {
         for (size_t i = 0; i < ncases; i++)

@@ -72,5 +72,6 @@ void test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void unit_tests(void);
 void server_tests(void);
 void client_tests(void);
+void model_tests(void);
 
 #endif
