@@ -41,7 +41,8 @@ ALL_LDFLAGS  = $(SAN) $(LDFLAGS)
 LDLIBS       = -lpthread
 
 BUILD = build
-BINS  = bin/fork_server bin/thread_server bin/select_server bin/echo_client
+BINS  = bin/fork_server bin/thread_server bin/select_server bin/echo_client \
+        bin/echo_bench
 
 
 LIB_SRC = common/net.c common/io.c common/opt.c common/log.c common/sig.c \
@@ -59,7 +60,8 @@ ALL_OBJ  = $(LIB_OBJ) $(EV_OBJ) $(TEST_OBJ) \
            $(BUILD)/fork_server/fork_server.o \
            $(BUILD)/thread_server/thread_server.o \
            $(BUILD)/select_server/select_server.o \
-           $(BUILD)/client/echo_client.o $(BUILD)/bench/echo_bench.o
+           $(BUILD)/client/echo_client.o $(BUILD)/bench/echo_bench.o \
+           $(BUILD)/bench/hist.o
 
 all: $(BINS)
 
@@ -81,7 +83,7 @@ bin/fork_server: $(BUILD)/fork_server/fork_server.o $(BUILD)/libecho.a
 bin/thread_server: $(BUILD)/thread_server/thread_server.o $(BUILD)/libecho.a
 bin/select_server: $(BUILD)/select_server/select_server.o $(EV_OBJ) $(BUILD)/libecho.a
 bin/echo_client: $(BUILD)/client/echo_client.o $(BUILD)/libecho.a
-bin/echo_bench: $(BUILD)/bench/echo_bench.o $(BUILD)/libecho.a
+bin/echo_bench: $(BUILD)/bench/echo_bench.o $(BUILD)/bench/hist.o $(BUILD)/libecho.a
 $(BINS):
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -91,7 +93,7 @@ $(BUILD)/tests/run: $(TEST_OBJ) $(EV_OBJ) $(BUILD)/libecho.a
 
 # TEST_ARGS: e.g. TEST_ARGS='-k thread_server' runs only matching cases.
 test check: all $(BUILD)/tests/run
-	$(BUILD)/tests/run $(TEST_ARGS)
+	TEST_SANITIZE=$(SANITIZE) $(BUILD)/tests/run $(TEST_ARGS)
 
 bench: all
 	bash bench/run.sh $(BENCH_ARGS)

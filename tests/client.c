@@ -70,7 +70,7 @@ static void t_client_modes(const void *arg)
     CHECK_EQ(client(in, out, err, sizeof err, "--framed", "127.0.0.1", p->portstr), 0);
     CHECK_STR(read_text(out), "a\n\nbb\nno newline\n");
     srv_stop(p);
-    CHECK_HAS(p->out, "received 29 bytes");   /* 4 headers + 13 payload bytes */
+    CHECK_OUT(p, "received 29 bytes");   /* 4 headers + 13 payload bytes */
     srv_free(p);
 }
 

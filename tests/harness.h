@@ -58,6 +58,14 @@ struct proc *proc_spawn(const char *const *argv);
  * when timeout_ms passes first. */
 int srv_wait_text(struct proc *p, const char *text, int count, int timeout_ms);
 int srv_count(struct proc *p, const char *text);
+/* The server's stdout holds text (safe while its reader thread runs). */
+#define CHECK_OUT(p, text)                                                    \
+    do {                                                                      \
+        char *o_ = srv_stdout(p);                                             \
+        CHECK_HAS(o_, text);                                                  \
+        free(o_);                                                             \
+    } while (0)
+
 /* A copy of stdout (or stderr) so far; free() it. */
 char *srv_stdout(struct proc *p);
 char *srv_stderr(struct proc *p);

@@ -57,7 +57,7 @@ static void connect_n(struct proc *p, int *fds, int n)
 static void t_chat_three(const void *arg)
 {
     struct proc *p = srv_start(arg, "-m", "chat", NULL);
-    CHECK_HAS(p->out, "(mode chat");
+    CHECK_OUT(p, "(mode chat");
     int c[3];
     connect_n(p, c, 3);
     send_str(c[0], "hi\n");
@@ -79,7 +79,7 @@ static void t_chat_three(const void *arg)
         close(c[i]);
     expect(p, "disconnected", 3);
     srv_stop(p);
-    CHECK_HAS(p->out, "served 3 clients, received 18 bytes");
+    CHECK_OUT(p, "served 3 clients, received 18 bytes");
     srv_free(p);
 }
 
@@ -174,7 +174,7 @@ static void scale(const struct kind *k, int n)
     srv_stop(p);
     char want[96];
     snprintf(want, sizeof want, "served %d clients, received %d bytes", n, 8 * n);
-    CHECK_HAS(p->out, want);
+    CHECK_OUT(p, want);
     srv_free(p);
 }
 
@@ -249,7 +249,7 @@ static void t_workers(const void *arg)
     int st = srv_wait_exit(p, MS(10000));
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ(srv_count(p, "shutting down"), 1);
-    CHECK_HAS(p->out, "select_server: shutting down: served 60 clients, received 180 bytes");
+    CHECK_OUT(p, "select_server: shutting down: served 60 clients, received 180 bytes");
     CHECK_MSG(kill(-p->pid, 0) == -1 && errno == ESRCH, "a worker outlived the server");
     srv_free(p);
 }
