@@ -88,16 +88,20 @@ int server_start(struct server *srv, int argc, char **argv, enum model model,
         return -1;
     }
     srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    *code = 0;
+    return 0;
+}
+
+void server_announce(struct server *srv)
+{
     char addr[NET_ADDR_MAX];
     if (net_local_addr(srv->lfd, addr, sizeof addr, NULL) == -1)
         snprintf(addr, sizeof addr, "%s:%s", srv->o.bind, srv->o.port);
-    if (model == MODEL_SELECT)
+    if (srv->model == MODEL_SELECT)
         log_status("%s: listening on %s (mode %s, backend %s)", srv->prog, addr,
                    opt_mode_name(srv->o.mode), srv->o.backend);
     else
         log_status("%s: listening on %s (mode %s)", srv->prog, addr, opt_mode_name(srv->o.mode));
-    *code = 0;
-    return 0;
 }
 
 int server_paused_ms(struct server *srv)

@@ -29,12 +29,16 @@ struct server {
     unsigned long shed;      /* connections shed since that line */
 };
 
-/* Parse argv and start the server: --help/--version, usage errors (exit
- * 2) and start-up failures (exit 1) return -1 with *code set; on success
- * the listening line is printed and 0 returned.  about: the model's lines
- * for --help.  sig_flags: for sig_setup(). */
+/* Parse argv and start the server up to a listening socket:
+ * --help/--version, usage errors (exit 2) and start-up failures (exit 1)
+ * return -1 with *code set.  about: the model's lines for --help.
+ * sig_flags: for sig_setup(). */
 int server_start(struct server *srv, int argc, char **argv, enum model model,
                  const char *about, int sig_flags, int *code);
+
+/* Print the listening line, once the server is ready to accept: a
+ * script that waits for it may connect and measure at once. */
+void server_announce(struct server *srv);
 
 /* Accept one client (nonblock: the new socket's mode), peer text in peer.
  * Returns the descriptor, or -1: errno EAGAIN when nothing is pending or

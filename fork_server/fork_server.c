@@ -150,6 +150,7 @@ int main(int argc, char **argv)
         log_warn("child table:");
         return 1;
     }
+    server_announce(&srv);
     server_accept_loop(&srv, spawn, reap);
     /* pass the stop on to every child; each drains on its own clock */
     server_close_listener(&srv);

@@ -433,7 +433,7 @@ static void run_loop(void)
 }
 
 /* One event loop over srv.lfd, until the drain ends. */
-static int serve(const struct ev_backend *backend)
+static int serve(const struct ev_backend *backend, int worker)
 {
     long limit = sys_raise_nofile(0);
     long want = (long)srv.o.max_clients + 2 * SERVER_FD_RESERVE;
@@ -447,6 +447,8 @@ static int serve(const struct ev_backend *backend)
         log_warn("event loop (%s):", backend->name);
         return 1;
     }
+    if (!worker)
+        server_announce(&srv);
     run_loop();
     while (head != NULL)
         conn_close(head);
@@ -486,7 +488,7 @@ static int run_workers(const struct ev_backend *backend)
             sig_close();
             sig_handle(SIGCHLD, SIG_DFL, 0);
             srv.sigfd = sig_setup(0);
-            int rc = srv.sigfd < 0 ? 1 : serve(backend);
+            int rc = srv.sigfd < 0 ? 1 : serve(backend, 1);
             server_close_listener(&srv);
             sig_close();
             if (srv.access_fd >= 0)
@@ -500,6 +502,7 @@ static int run_workers(const struct ev_backend *backend)
         else
             kids_add(&workers, pid);
     }
+    server_announce(&srv);
     /* the parent keeps no listener: when the workers close theirs, the
      * kernel refuses new connections at once */
     for (unsigned i = 0; i < n; i++)
@@ -536,7 +539,7 @@ int main(int argc, char **argv)
         log_warn("no %s backend", srv.o.backend);
         return 1;
     }
-    int rc = srv.o.workers > 1 ? run_workers(backend) : serve(backend);
+    int rc = srv.o.workers > 1 ? run_workers(backend) : serve(backend, 0);
     server_finish(&srv);
     return rc;
 }

@@ -80,7 +80,8 @@ struct client {
 };
 
 static struct server srv;
-static pthread_attr_t attr;
+static pthread_attr_t attr;                /* client threads: detached */
+static pthread_attr_t writer_attr;         /* chat writers: joined by their reader */
 static pthread_condattr_t cond_attr;       /* CLOCK_MONOTONIC */
 /* lock guards the registry, nclients and every client's chat fields */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -206,7 +207,7 @@ static void chat_run(struct client *c, struct session *s)
 {
     pthread_t writer;
     atomic_store(&c->last_active, sys_now_ms());
-    int rc = pthread_create(&writer, &attr, chat_writer, c);
+    int rc = pthread_create(&writer, &writer_attr, chat_writer, c);
     if (rc != 0) {
         snprintf(s->reason, sizeof s->reason, "no writer thread: %s", strerror(rc));
         return;
@@ -219,7 +220,8 @@ static void chat_run(struct client *c, struct session *s)
     c->ending = 1;
     pthread_cond_signal(&c->wake);
     pthread_mutex_unlock(&lock);
-    pthread_join(writer, NULL);
+    if ((rc = pthread_join(writer, NULL)) != 0)
+        log_warn("pthread_join: %s", strerror(rc));
 }
 
 /* ---- a client's thread ---- */
@@ -295,8 +297,9 @@ static void spawn(int fd, const char *peer)
         server_refuse(&srv, fd, peer, NULL);
         return;
     }
+    uint64_t id = atomic_load(&srv.st->clients) + 1;
     c->fd = fd;
-    c->id = atomic_load(&srv.st->clients) + 1;
+    c->id = id;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     pthread_cond_init(&c->wake, &cond_attr);
     c->next = clients;
@@ -309,7 +312,7 @@ static void spawn(int fd, const char *peer)
     pthread_t tid;
     int rc = pthread_create(&tid, &attr, client_thread, c);
     if (rc == 0) {
-        atomic_store(&srv.st->clients, c->id);
+        atomic_store(&srv.st->clients, id);   /* not c->id: c may be gone already */
         return;
     }
     pthread_mutex_lock(&lock);
@@ -360,6 +363,8 @@ static int threads_init(void)
     if ((rc = pthread_attr_init(&attr)) != 0 ||
         (rc = pthread_attr_setstacksize(&attr, stack)) != 0 ||
         (rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED)) != 0 ||
+        (rc = pthread_attr_init(&writer_attr)) != 0 ||
+        (rc = pthread_attr_setstacksize(&writer_attr, stack)) != 0 ||
         (rc = pthread_condattr_init(&cond_attr)) != 0 ||
         (rc = pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC)) != 0 ||
         (rc = pthread_cond_init(&all_gone, &cond_attr)) != 0) {
@@ -386,10 +391,12 @@ int main(int argc, char **argv)
         log_warn("thread attributes:");
         return 1;
     }
+    server_announce(&srv);
     server_accept_loop(&srv, spawn, NULL);
     server_close_listener(&srv);
     drain_clients();
     server_finish(&srv);
     pthread_attr_destroy(&attr);
+    pthread_attr_destroy(&writer_attr);
     return 0;
 }
