@@ -91,8 +91,14 @@ $(BINS):
 $(BUILD)/tests/run: $(TEST_OBJ) $(EV_OBJ) $(BUILD)/libecho.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The fault tests' LD_PRELOAD library: built without sanitizers, it only
+# wraps fork() and pthread_create().
+$(BUILD)/tests/fault_shim.so: tests/shim/fault_shim.c $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -fPIC -shared -o $@ $<
+
 # TEST_ARGS: e.g. TEST_ARGS='-k thread_server' runs only matching cases.
-test check: all $(BUILD)/tests/run
+test check: all $(BUILD)/tests/run $(BUILD)/tests/fault_shim.so
 	TEST_SANITIZE=$(SANITIZE) $(BUILD)/tests/run $(TEST_ARGS)
 
 bench: all

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,8 +16,11 @@
 
 static const char *const model_names[] = {"fork_server", "thread_server", "select_server"};
 
-/* Accept pauses this long when even the reserve descriptor cannot help. */
+/* Accept pauses this long when even the reserve descriptor cannot help,
+ * and for a moment of grace when clients left since the limit was hit
+ * (their descriptors may be a moment from free). */
 #define ACCEPT_PAUSE_MS 100
+#define ACCEPT_GRACE_MS 50
 /* At most one "out of descriptors" line this often. */
 #define SHED_WARN_MS 5000
 
@@ -62,6 +66,7 @@ int server_start(struct server *srv, int argc, char **argv, enum model model,
     srv->prog = model_names[model];
     srv->model = model;
     srv->lfd = srv->sigfd = srv->access_fd = srv->reserve_fd = -1;
+    srv->starved_active = LONG_MAX;
     if (parse(srv, argc, argv, about, code) == -1)
         return -1;
     log_init(srv->prog, srv->o.quiet);
@@ -116,16 +121,21 @@ int server_paused_ms(struct server *srv)
     return (int)left;
 }
 
-/* Out of descriptors: shed the pending connection (the client sees it
- * closed at once instead of waiting in the backlog) and say so, once in
- * a while rather than once per attempt. */
+/* Out of descriptors.  If clients have left since the limit was last hit,
+ * their descriptors are being freed: wait a moment.  Otherwise shed the
+ * pending connection (the client sees it closed at once instead of waiting
+ * in the backlog).  Say so once in a while, not once per attempt. */
 static void out_of_fds(struct server *srv, int err)
 {
-    if (net_shed(srv->lfd, &srv->reserve_fd) == 0)
+    int64_t now = sys_now_ms();
+    long active = atomic_load(&srv->st->active);
+    if (active < srv->starved_active)
+        srv->paused_until = now + ACCEPT_GRACE_MS;
+    else if (net_shed(srv->lfd, &srv->reserve_fd) == 0)
         srv->shed++;
     else if (errno != EAGAIN)
-        srv->paused_until = sys_now_ms() + ACCEPT_PAUSE_MS;
-    int64_t now = sys_now_ms();
+        srv->paused_until = now + ACCEPT_PAUSE_MS;
+    srv->starved_active = active;
     if (srv->shed_warned == 0 || now - srv->shed_warned >= SHED_WARN_MS) {
         log_warn("accept: %s; shedding new connections until descriptors free up "
                  "(%lu shed so far)", strerror(err), srv->shed);
@@ -140,6 +150,8 @@ int server_accept(struct server *srv, int nonblock, char *peer, size_t peerlen)
         return -1;
     }
     int fd = net_accept(srv->lfd, nonblock, peer, peerlen);
+    if (fd >= 0)
+        srv->starved_active = LONG_MAX;       /* descriptors to spare again */
     if (fd >= 0 || errno == EAGAIN || errno == EWOULDBLOCK)
         return fd;
     int err = errno;

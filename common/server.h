@@ -26,7 +26,8 @@ struct server {
     struct stats *st;        /* client numbers, bytes, active clients */
     int64_t paused_until;    /* accept paused after EMFILE until then (ms) */
     int64_t shed_warned;     /* when the last EMFILE line was printed (ms) */
-    unsigned long shed;      /* connections shed since that line */
+    unsigned long shed;      /* connections shed so far */
+    long starved_active;     /* clients served when accept last hit EMFILE */
 };
 
 /* Parse argv and start the server up to a listening socket:
@@ -42,9 +43,10 @@ void server_announce(struct server *srv);
 
 /* Accept one client (nonblock: the new socket's mode), peer text in peer.
  * Returns the descriptor, or -1: errno EAGAIN when nothing is pending or
- * accepting is paused.  Out of descriptors (EMFILE/ENFILE), the pending
- * connection is shed with the reserve descriptor and a rate-limited line
- * goes to stderr; if even that fails, accepting pauses for a moment. */
+ * accepting is paused.  Out of descriptors (EMFILE/ENFILE), accepting
+ * pauses for a moment if clients left since (st->active fell), else the
+ * pending connection is shed with the reserve descriptor; a rate-limited
+ * line goes to stderr.  Servers keep st->active up to date. */
 int server_accept(struct server *srv, int nonblock, char *peer, size_t peerlen);
 
 /* -1 if the listener should be polled now, else how many ms to wait

@@ -411,6 +411,7 @@ static void run_loop(void)
             return;
         }
         now = sys_now_ms();
+        int accept_ready = 0;
         for (int i = 0; i < n; i++) {
             int fd;
             int ev = ev_loop_ready(loop, i, &fd);
@@ -419,7 +420,7 @@ static void run_loop(void)
             if (fd == srv.sigfd) {
                 sig_drain(fd);
             } else if (fd == srv.lfd) {
-                on_accept();
+                accept_ready = 1;     /* after the clients: their closes free descriptors */
             } else if (by_fd[fd] != NULL && !(by_fd[fd]->flags & CONN_CLOSE_ASAP)) {
                 /* write first: it may make room to read again */
                 if (ev & EV_WRITE)
@@ -429,6 +430,8 @@ static void run_loop(void)
             }
         }
         reap_dead();
+        if (accept_ready && !draining)
+            on_accept();
     }
 }
 

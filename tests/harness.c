@@ -1,4 +1,5 @@
 /* harness: processes, sockets and /proc for the integration tests. */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -57,6 +58,18 @@ const char *tmp_path(const char *name)
     return p;
 }
 
+int sanitizer_threads(void)
+{
+    const char *san = getenv("TEST_SANITIZE");
+    return san != NULL && strcmp(san, "thread") == 0;
+}
+
+int rss_meaningful(void)
+{
+    const char *san = getenv("TEST_SANITIZE"), *w = getenv("TEST_WRAPPER");
+    return (san == NULL || *san == '\0') && (w == NULL || *w == '\0');
+}
+
 int slow_factor(void)
 {
     const char *w = getenv("TEST_WRAPPER");
@@ -109,27 +122,46 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-struct proc *proc_spawn(const char *const *argv)
+/* The child's side of proc_spawn: only async-signal-safe calls. */
+static void child_exec(const char *const *argv, char *const *envp, int out, int err,
+                       const struct spawn_opts *so)
+{
+    setpgid(0, 0);      /* its own process group, as a shell job: Ctrl-C is kill(-pid) */
+    int in = open("/dev/null", O_RDONLY);
+    if (in < 0 || dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
+        dup2(err, STDERR_FILENO) < 0)
+        _exit(127);
+    if (so != NULL && so->nofile > 0) {
+        struct rlimit rl = {(rlim_t)so->nofile, (rlim_t)so->nofile};
+        if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+            _exit(127);
+    }
+    execvpe(argv[0], (char *const *)(uintptr_t)argv, envp);
+    _exit(127);
+}
+
+struct proc *proc_spawn(const char *const *argv, const struct spawn_opts *so)
 {
     struct proc *p = calloc(1, sizeof *p);
     int out[2], err[2];
     CHECK(p != NULL);
     CHECK_EQ(pipe2(out, O_CLOEXEC), 0);
     CHECK_EQ(pipe2(err, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
-    /* its own process group, as a shell job: Ctrl-C is kill(-pid, SIGINT) */
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&at, 0);
-    int rc = posix_spawnp(&p->pid, argv[0], &fa, &at, (char *const *)(uintptr_t)argv, environ);
-    posix_spawnattr_destroy(&at);
-    posix_spawn_file_actions_destroy(&fa);
-    CHECK_MSG(rc == 0, "spawn %s: %s", argv[0], strerror(rc));
+    /* the environment, built before fork: the child may not allocate */
+    size_t n = 0;
+    while (environ[n] != NULL)
+        n++;
+    char **envp = calloc(n + 8, sizeof *envp);
+    CHECK(envp != NULL);
+    memcpy(envp, environ, n * sizeof *envp);
+    for (int i = 0; so != NULL && i < 4 && so->env[i] != NULL; i++)
+        envp[n++] = (char *)(uintptr_t)so->env[i];
+    p->pid = fork();
+    CHECK_MSG(p->pid >= 0, "fork: %s", strerror(errno));
+    if (p->pid == 0)
+        child_exec(argv, envp, out[1], err[1], so);
+    setpgid(p->pid, p->pid);
+    free(envp);
     close(out[1]);
     close(err[1]);
     p->out_fd = out[0];
@@ -144,7 +176,16 @@ struct proc *proc_spawn(const char *const *argv)
     return p;
 }
 
-struct proc *srv_startv(const struct kind *k, const char *const *args)
+const char *fault_shim_preload(void)
+{
+    static char env[300];
+    const char *dir = getenv("TEST_SHIM_DIR");
+    snprintf(env, sizeof env, "LD_PRELOAD=%s/fault_shim.so", dir != NULL ? dir : "build/tests");
+    return env;
+}
+
+struct proc *srv_startv(const struct kind *k, const struct spawn_opts *so,
+                        const char *const *args)
 {
     const char *argv[64];
     int n = 0;
@@ -163,7 +204,7 @@ struct proc *srv_startv(const struct kind *k, const char *const *args)
     for (int i = 0; args != NULL && args[i] != NULL && n < 63; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    struct proc *p = proc_spawn(argv);
+    struct proc *p = proc_spawn(argv, so);
     free(wrapper);
     p->k = k;
     if (srv_wait_text(p, "listening on ", 1, 15000 * slow_factor()) == -1) {
@@ -184,17 +225,30 @@ struct proc *srv_startv(const struct kind *k, const char *const *args)
     return p;
 }
 
+/* The NULL-terminated variadic arguments into args[32]. */
+#define COLLECT_ARGS(args, last)                                              \
+    do {                                                                      \
+        int n_ = 0;                                                           \
+        va_list ap_;                                                          \
+        va_start(ap_, last);                                                  \
+        for (const char *a_; n_ < 31 && (a_ = va_arg(ap_, const char *)) != NULL;) \
+            args[n_++] = a_;                                                  \
+        va_end(ap_);                                                          \
+        args[n_] = NULL;                                                      \
+    } while (0)
+
 struct proc *srv_start(const struct kind *k, ...)
 {
     const char *args[32];
-    int n = 0;
-    va_list ap;
-    va_start(ap, k);
-    for (const char *a; n < 31 && (a = va_arg(ap, const char *)) != NULL;)
-        args[n++] = a;
-    va_end(ap);
-    args[n] = NULL;
-    return srv_startv(k, args);
+    COLLECT_ARGS(args, k);
+    return srv_startv(k, NULL, args);
+}
+
+struct proc *srv_start_opts(const struct kind *k, const struct spawn_opts *so, ...)
+{
+    const char *args[32];
+    COLLECT_ARGS(args, so);
+    return srv_startv(k, so, args);
 }
 
 static int count_in(const char *hay, const char *needle)

@@ -42,17 +42,38 @@ const char *bin_path(const char *name, char *buf, size_t len);
 /* A fresh per-case temporary file path. */
 const char *tmp_path(const char *name);
 
+/* Extra threads a sanitizer may add to a server (ThreadSanitizer starts
+ * one of its own at some point): 0 or 1. */
+int sanitizer_threads(void);
+
+/* 0 when servers run under a sanitizer or valgrind, whose allocators
+ * (quarantines, shadow memory) make RSS say nothing about the server. */
+int rss_meaningful(void);
+
 /* Multiply time bands by this under TEST_WRAPPER (valgrind): 1 or 10. */
 int slow_factor(void);
+
+/* How to start a process beyond its arguments (all optional). */
+struct spawn_opts {
+    long nofile;            /* RLIMIT_NOFILE (soft and hard), 0: inherit */
+    const char *env[4];     /* extra NAME=VALUE strings, NULL-terminated */
+};
 
 /* Start k with extra arguments (NULL-terminated; "-p 0" and the backend
  * are added), wait for its listening line.  TEST_WRAPPER (e.g. valgrind
  * with options) is put in front of the command when set. */
 struct proc *srv_start(const struct kind *k, ...);
-struct proc *srv_startv(const struct kind *k, const char *const *args);
+struct proc *srv_start_opts(const struct kind *k, const struct spawn_opts *so, ...);
+struct proc *srv_startv(const struct kind *k, const struct spawn_opts *so,
+                        const char *const *args);
 
-/* Start any command with stdout/stderr captured; no listening line wait. */
-struct proc *proc_spawn(const char *const *argv);
+/* Start any command with stdout/stderr captured, in a process group of
+ * its own; no listening line wait. */
+struct proc *proc_spawn(const char *const *argv, const struct spawn_opts *so);
+
+/* The fault-injection library (tests/fault_shim.c) for spawn_opts.env:
+ * "LD_PRELOAD=..." */
+const char *fault_shim_preload(void);
 
 /* Wait until stdout holds text at least count times.  Returns 0, or -1
  * when timeout_ms passes first. */

@@ -271,6 +271,7 @@ int main(int argc, char **argv)
     server_tests();
     client_tests();
     model_tests();
+    fault_tests();
 
     if (list) {
         for (size_t i = 0; i < ncases; i++)

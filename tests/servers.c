@@ -494,10 +494,8 @@ static void t_baseline_500(const void *arg)
         }
     }
     expect(p, "disconnected", 500);
-    /* the lines are printed just before each client's last clean-up;
-     * ThreadSanitizer starts a thread of its own at some point */
-    const char *san = getenv("TEST_SANITIZE");
-    int tsan = san != NULL && strcmp(san, "thread") == 0;
+    /* the lines are printed just before each client's last clean-up */
+    int tsan = sanitizer_threads();
     int fds = -1, threads = -1, kids = -1, zombies = 0;
     for (int tries = 0; tries < 300; tries++) {
         fds = proc_fds(p->pid);
@@ -562,7 +560,8 @@ static void t_never_reads(const void *arg)
     long rss = server_rss_kb(p);
     test_log("stalled after %zu MiB sent unread; server RSS %ld -> %ld KiB", sent >> 20, rss0, rss);
     CHECK_MSG(sent < total, "the server took 100 MiB without the client reading");
-    CHECK_INT(rss - rss0, <, 8 * 1024);
+    if (rss_meaningful())
+        CHECK_INT(rss - rss0, <, 8 * 1024);
     /* phase 2: read it all back, intact, while sending the rest */
     size_t got = 0;
     while (got < total) {

@@ -73,5 +73,6 @@ void unit_tests(void);
 void server_tests(void);
 void client_tests(void);
 void model_tests(void);
+void fault_tests(void);
 
 #endif

@@ -239,6 +239,7 @@ static void unlink_client(struct client *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     nclients--;
+    atomic_fetch_sub(&srv.st->active, 1);
 }
 
 static void leave(struct client *c)
@@ -307,6 +308,7 @@ static void spawn(int fd, const char *peer)
         clients->prev = c;
     clients = c;
     nclients++;
+    atomic_fetch_add(&srv.st->active, 1);
     pthread_mutex_unlock(&lock);
 
     pthread_t tid;

@@ -1,0 +1,112 @@
+/* frame_fuzz: libFuzzer harness for the length-prefix decoder
+ * (framing/frame.c).
+ *
+ * Input layout:
+ *   byte 0      the limit: max = b & 0x7f, or (b & 0x7f) * 128 when the top
+ *               bit is set, so small limits are hit often and payloads past
+ *               the decoder's kept-buffer size (4096) are reachable too
+ *   bytes 1..4  chunk sizes, used in turn: 1..255, or 0 = all the rest
+ *   the rest    the stream, fed in those chunks the way a server does
+ *               (feed, act on READY, close on TOO_BIG or NOMEM)
+ *
+ * Each chunk is copied into a heap block of exactly its size, so a read past
+ * the chunk, or a READY message used after its chunk is gone, is caught by
+ * AddressSanitizer.  Invariants (abort() on violation):
+ *   - a feed consumes no more than it was given; MORE means all of it;
+ *   - every READY payload is <= max, and its header re-encoded with
+ *     frame_put_len() followed by the payload is exactly the consumed input
+ *     since the previous message, byte for byte;
+ *   - TOO_BIG only right after a header declaring more than max;
+ *   - frame_dec_partial() is 0 after READY and otherwise the consumed bytes
+ *     not yet part of a message, including after the last chunk. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "framing/frame.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(c)                                                            \
+    do {                                                                    \
+        if (!(c)) {                                                         \
+            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__,     \
+                    __LINE__, #c);                                          \
+            abort();                                                        \
+        }                                                                   \
+    } while (0)
+
+#define NCHUNK 4
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1 + NCHUNK)
+        return 0;
+    uint32_t max = data[0] & 0x7fu;
+    if (data[0] & 0x80u)
+        max *= 128u;
+    const uint8_t *chunks = data + 1;
+    const char *in = (const char *)(data + 1 + NCHUNK);
+    size_t n = size - 1 - NCHUNK;
+
+    struct frame_dec d;
+    frame_dec_init(&d, max);
+    size_t pos = 0;        /* input consumed so far */
+    size_t msg_start = 0;  /* where the current (unfinished) message began */
+    int closed = 0;
+
+    for (size_t c = 0; pos < n && !closed; c++) {
+        size_t k = chunks[c % NCHUNK];
+        if (k == 0 || k > n - pos)
+            k = n - pos;
+        char *buf = malloc(k);
+        CHECK(buf != NULL);
+        memcpy(buf, in + pos, k);
+
+        size_t off = 0;
+        while (off < k) {
+            enum frame_status st;
+            size_t used = frame_dec_feed(&d, buf + off, k - off, &st);
+            CHECK(used <= k - off);
+            off += used;
+            pos += used;
+            if (st == FRAME_MORE) {
+                CHECK(off == k);
+                CHECK(frame_dec_partial(&d) == pos - msg_start);
+            } else if (st == FRAME_READY) {
+                uint32_t len;
+                const char *msg = frame_dec_msg(&d, &len);
+                CHECK(msg != NULL);
+                CHECK(len <= max);
+                CHECK(pos - msg_start == (size_t)FRAME_HDR + len);
+                unsigned char hdr[FRAME_HDR];
+                frame_put_len(hdr, len);
+                CHECK(memcmp(hdr, in + msg_start, FRAME_HDR) == 0);
+                CHECK(frame_get_len(hdr) == len);
+                CHECK(memcmp(msg, in + msg_start + FRAME_HDR, len) == 0);
+                CHECK(frame_dec_partial(&d) == 0);
+                msg_start = pos;
+            } else if (st == FRAME_TOO_BIG) {
+                /* the header was the last thing consumed, and it is over */
+                CHECK(pos - msg_start == FRAME_HDR);
+                CHECK(frame_get_len((const unsigned char *)in + msg_start) >
+                      max);
+                closed = 1;
+                break;
+            } else {
+                /* FRAME_NOMEM: a real allocation failure; close */
+                CHECK(st == FRAME_NOMEM);
+                closed = 1;
+                break;
+            }
+        }
+        free(buf);
+    }
+    if (!closed) {
+        CHECK(pos == n);
+        CHECK(frame_dec_partial(&d) == pos - msg_start);
+    }
+    frame_dec_free(&d);
+    return 0;
+}

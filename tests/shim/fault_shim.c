@@ -1,0 +1,58 @@
+/* fault_shim: an LD_PRELOAD library for the fault tests.  It makes chosen
+ * calls of fork() and pthread_create() fail with EAGAIN, as they do when a
+ * process or thread limit is reached (RLIMIT_NPROC, which root ignores,
+ * cannot be used for that in CI).  FAULT_FAIL="2,3" fails the 2nd and 3rd
+ * call, counting both functions together. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int calls;
+
+/* Is this call one of those FAULT_FAIL lists? */
+static int should_fail(void)
+{
+    int n = __atomic_add_fetch(&calls, 1, __ATOMIC_SEQ_CST);
+    const char *spec = getenv("FAULT_FAIL");
+    while (spec != NULL && *spec != '\0') {
+        char *end;
+        long k = strtol(spec, &end, 10);
+        if (end == spec)
+            break;
+        if (k == n)
+            return 1;
+        spec = *end == ',' ? end + 1 : end;
+    }
+    return 0;
+}
+
+/* The next definition of name (libc's), as a function pointer. */
+static void *next(const char *name)
+{
+    return dlsym(RTLD_NEXT, name);
+}
+
+pid_t fork(void)
+{
+    if (should_fail()) {
+        errno = EAGAIN;
+        return -1;
+    }
+    pid_t (*real)(void);
+    void *sym = next("fork");
+    memcpy(&real, &sym, sizeof real);
+    return real();
+}
+
+int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    if (should_fail())
+        return EAGAIN;
+    int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    void *sym = next("pthread_create");
+    memcpy(&real, &sym, sizeof real);
+    return real(t, attr, fn, arg);
+}
