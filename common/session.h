@@ -2,8 +2,8 @@
  * framed mode.  fork_server runs it in a child process, thread_server in a
  * thread; the protocol is the same code either way.
  *
- * Memory per client is bounded: the read buffer starts small (on the
- * caller's stack) and grows to SESSION_BIG_BUF only when a read fills it;
+ * Memory per client is bounded: the read buffer starts small (inside
+ * struct session) and grows to SESSION_BIG_BUF only when a read fills it;
  * a blocking write of each echo before the next read is the backpressure;
  * line and frame decoders hold at most --max-frame bytes. */
 #ifndef ECHO_SESSION_H
@@ -14,7 +14,7 @@
 #include "common/opt.h"
 #include "common/stats.h"
 
-#define SESSION_SMALL_BUF 512
+#define SESSION_SMALL_BUF 256
 #define SESSION_BIG_BUF (64 * 1024)
 #define SESSION_REASON_MAX 160
 

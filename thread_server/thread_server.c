@@ -7,8 +7,10 @@
  *
  * Three things the model needs to get right:
  * - Stack size.  Every thread reserves a stack: glibc's default is 8 MiB,
- *   musl's 128 KiB.  We rely on neither and ask for STACK_SIZE; with
- *   nothing big on the stack, a thread costs a page or two of memory.
+ *   musl's 128 KiB.  We rely on neither and ask for STACK_SIZE.  Only the
+ *   pages a thread touches cost memory, so the client's state and read
+ *   buffer live in its heap struct client and the stack stays shallow:
+ *   a busy thread costs about one page of stack.
  * - The descriptor.  Each thread gets its own heap-allocated struct client
  *   holding the fd, never `(void *)fd` or a pointer to a variable the
  *   accept loop reuses.
@@ -68,6 +70,7 @@ struct client {
     int fd;
     uint64_t id;
     char peer[NET_ADDR_MAX];
+    struct session s;             /* here, not on the thread's stack */
     struct client *prev, *next;   /* the registry */
     int cut;                      /* drain ran out */
     /* chat mode */
@@ -203,7 +206,9 @@ out:
     line_dec_free(&d);
 }
 
-static void chat_run(struct client *c, struct session *s)
+/* Not inlined into client_thread: its buffers would cost every thread
+ * stack pages, chat or not. */
+__attribute__((noinline)) static void chat_run(struct client *c, struct session *s)
 {
     pthread_t writer;
     atomic_store(&c->last_active, sys_now_ms());
@@ -258,12 +263,12 @@ static void leave(struct client *c)
 static void *client_thread(void *arg)
 {
     struct client *c = arg;
-    struct session s;
-    session_start(&s, c->fd, c->id, c->peer, &srv.o);
+    struct session *s = &c->s;
+    session_start(s, c->fd, c->id, c->peer, &srv.o);
     if (srv.o.mode == MODE_CHAT)
-        chat_run(c, &s);
+        chat_run(c, s);
     else
-        session_run(&s);
+        session_run(s);
     char why[96];
     const char *cut = NULL;
     pthread_mutex_lock(&lock);
@@ -276,7 +281,7 @@ static void *client_thread(void *arg)
     if (c->cut || c->overflow || c->stalled)
         cut = why;
     pthread_mutex_unlock(&lock);
-    session_finish(&s, cut, srv.access_fd, srv.st);
+    session_finish(s, cut, srv.access_fd, srv.st);
     leave(c);
     return NULL;
 }
