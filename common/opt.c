@@ -222,14 +222,14 @@ void opt_usage(FILE *out, const char *prog, enum model model, const char *about)
         "  -b, --bind ADDR         address to listen on: IPv4, IPv6 or host name\n"
         "                          (default 0.0.0.0; :: listens on IPv6)\n"
         "  -p, --port PORT         TCP port, 0 for any free port (default 7878)\n"
-        "  -m, --mode MODE         echo, line, framed%s (default echo)\n"
+        "  -m, --mode MODE         echo, line%s (default echo)\n"
         "  -c, --max-clients N     concurrent clients; one more is refused (default 1024)\n"
         "  -t, --idle-timeout SEC  close a client idle this long, 0 = never (default 0)\n"
         "  -l, --access-log FILE   append one line per finished client\n"
         "      --max-frame BYTES   largest framed message and longest line (default 1048576)\n"
         "      --drain SEC         on SIGINT/SIGTERM, how long clients may finish (default 5)\n"
         "  -q, --quiet             no per-client status lines\n",
-        prog, model == MODEL_FORK ? "" : " or chat");
+        prog, model == MODEL_FORK ? " or framed" : ", framed or chat");
     if (model == MODEL_SELECT)
         fprintf(out,
             "      --backend NAME      event loop: poll, select or epoll (default poll)\n"
