@@ -104,6 +104,17 @@ test check: all $(BUILD)/tests/run $(BUILD)/tests/fault_shim.so
 bench: all
 	bash bench/run.sh $(BENCH_ARGS)
 
+# make fuzz: libFuzzer on the framing decoders, FUZZ_SECONDS each (clang and
+# its runtime, Debian's libclang-rt-dev); grown corpus and crashes go to
+# build/fuzz/.  make lint: cppcheck and clang-tidy; any finding fails.
+FUZZ_SECONDS = 60
+
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
+
+lint:
+	bash tests/lint.sh
+
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	cp -f $(BINS) $(DESTDIR)$(PREFIX)/bin/
@@ -117,6 +128,6 @@ clean:
 	rm -rf $(BUILD) bin
 
 FORCE:
-.PHONY: all test check bench install uninstall clean FORCE
+.PHONY: all test check bench fuzz lint install uninstall clean FORCE
 
 -include $(ALL_OBJ:.o=.d)

@@ -351,12 +351,12 @@ static int net_read(struct client *c)
 /* Write queued bytes once to fd (the socket or stdout).  0 or -1. */
 static int flush_once(int fd, struct buf *b, const char *what)
 {
-    size_t put;
-    if (io_write(fd, buf_head(b), buf_len(b), &put) == IO_ERR) {
+    size_t wrote;
+    if (io_write(fd, buf_head(b), buf_len(b), &wrote) == IO_ERR) {
         log_warn("%s:", what);
         return -1;
     }
-    buf_consume(b, put);
+    buf_consume(b, wrote);
     return 0;
 }
 
@@ -428,12 +428,10 @@ static int verdict(const struct client *c)
         log_warn("connection closed by the server before the end of input");
     else if (c->framed && frame_dec_partial(&c->frames) > 0)
         log_warn("connection closed in the middle of a frame");
-    else if (c->diff_at != 0 && !c->excess)
+    else if (c->diff_at != 0 && (!c->excess || c->sent == c->recv))
         log_warn("echo differs from what was sent at %s %llu", unit, c->diff_at);
     else if (c->sent != c->recv)
         log_warn("sent %llu %ss, received %llu back", c->sent, unit, c->recv);
-    else if (c->diff_at != 0)
-        log_warn("echo differs from what was sent at %s %llu", unit, c->diff_at);
     else if (c->verifying && c->hashing && c->hash_sent != c->hash_recv)
         log_warn("echo differs from what was sent, past the first %zu bytes", WINDOW_MAX);
     else

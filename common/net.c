@@ -126,6 +126,7 @@ int net_listen_again(int lfd, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
+    memset(&ss, 0, sizeof ss);   /* for the analyzer: getsockname fills it */
     if (getsockname(lfd, (struct sockaddr *)&ss, &len) == -1) {
         set_err(err, errlen, "getsockname", "listener", strerror(errno));
         return -1;
@@ -275,6 +276,7 @@ int net_local_addr(int fd, char *out, size_t outlen, unsigned *port)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
+    memset(&ss, 0, sizeof ss);   /* for the analyzer: getsockname fills it */
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
         return -1;
     if (port != NULL) {

@@ -67,8 +67,8 @@ static int epoll_wait_ready(void *st, struct ev_ready *out, int max, int ms)
     for (int i = 0; i < r; i++) {
         uint32_t e = s->events[i].events;
         out[i].fd = s->events[i].data.fd;
-        out[i].mask = (e & (EPOLLIN | EPOLLHUP | EPOLLERR) ? EV_READ : 0) |
-                      (e & (EPOLLOUT | EPOLLHUP | EPOLLERR) ? EV_WRITE : 0);
+        out[i].mask = ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) ? EV_READ : 0) |
+                      ((e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ? EV_WRITE : 0);
     }
     return r;
 }

@@ -443,7 +443,7 @@ static int serve(const struct ev_backend *backend, int worker)
     max_fds = (int)(limit > 0 && limit < want ? limit : want);
     size_t line_bound = srv.o.mode == MODE_CHAT ? chat_queue_max(srv.o.max_frame) : 0;
     out_max = line_bound > 0 ? line_bound : (size_t)OUT_BOUND + SCRATCH_SIZE + srv.o.max_frame;
-    by_fd = calloc((size_t)max_fds, sizeof *by_fd);
+    by_fd = calloc((size_t)max_fds, sizeof(struct conn *));
     loop = by_fd != NULL ? ev_loop_new(backend, max_fds) : NULL;
     if (loop == NULL || ev_loop_set(loop, srv.sigfd, EV_READ) == -1 ||
         ev_loop_set(loop, srv.lfd, EV_READ) == -1) {
@@ -468,6 +468,7 @@ static int run_workers(const struct ev_backend *backend)
     struct kids workers;
     if (lfds == NULL || kids_init(&workers, n, "worker") == -1) {
         log_warn("workers:");
+        free(lfds);
         return 1;
     }
     lfds[0] = srv.lfd;
@@ -475,6 +476,10 @@ static int run_workers(const struct ev_backend *backend)
         char err[256];
         if ((lfds[i] = net_listen_again(srv.lfd, err, sizeof err)) == -1) {
             log_warn("worker %u: %s", i + 1, err);
+            while (--i > 0)
+                close(lfds[i]);
+            free(lfds);
+            kids_free(&workers);
             return 1;
         }
     }

@@ -189,7 +189,8 @@ struct proc *srv_startv(const struct kind *k, const struct spawn_opts *so,
 {
     const char *argv[64];
     int n = 0;
-    char *wrapper = getenv("TEST_WRAPPER") ? strdup(getenv("TEST_WRAPPER")) : NULL;
+    const char *wrap_env = getenv("TEST_WRAPPER");
+    char *wrapper = wrap_env != NULL ? strdup(wrap_env) : NULL;
     for (char *save = NULL, *w = wrapper ? strtok_r(wrapper, " ", &save) : NULL;
          w != NULL && n < 32; w = strtok_r(NULL, " ", &save))
         argv[n++] = w;
@@ -232,9 +233,9 @@ struct proc *srv_startv(const struct kind *k, const struct spawn_opts *so,
         va_list ap_;                                                          \
         va_start(ap_, last);                                                  \
         for (const char *a_; n_ < 31 && (a_ = va_arg(ap_, const char *)) != NULL;) \
-            args[n_++] = a_;                                                  \
+            (args)[n_++] = a_;                                                \
         va_end(ap_);                                                          \
-        args[n_] = NULL;                                                      \
+        (args)[n_] = NULL;                                                    \
     } while (0)
 
 struct proc *srv_start(const struct kind *k, ...)

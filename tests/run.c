@@ -183,20 +183,14 @@ static int finish(struct job *j, int status, int timed_out, int verbose, int n)
     /* whatever the case left running dies with its process group */
     kill(-j->pid, SIGKILL);
     double secs = (double)(sys_now_ms() - j->start) / 1000.0;
-    int rc;
-    const char *word;
-    if (timed_out) {
-        rc = 1;
-        word = "FAIL";
-    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    int rc = 1;
+    const char *word = "FAIL";
+    if (!timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         rc = 0;
         word = "ok  ";
-    } else if (WIFEXITED(status) && WEXITSTATUS(status) == SKIP_STATUS) {
+    } else if (!timed_out && WIFEXITED(status) && WEXITSTATUS(status) == SKIP_STATUS) {
         rc = 2;
         word = "skip";
-    } else {
-        rc = 1;
-        word = "FAIL";
     }
     printf("%s %3d %s (%.2f s)", word, n, j->tc->name, secs);
     if (timed_out)

@@ -481,9 +481,9 @@ static void t_baseline_500(const void *arg)
     struct proc *p = srv_start(arg, NULL);
     int fds0 = proc_fds(p->pid), threads0 = proc_threads(p->pid);
     CHECK_EQ(proc_children(p->pid, NULL), 0);
-    int zombies_seen = 0, fd;
+    int zombies_seen = 0;
     for (int i = 0; i < 500; i++) {
-        fd = tc_connect(p->port);
+        int fd = tc_connect(p->port);
         send_str(fd, "0123456789");
         recv_str(fd, "0123456789");
         close(fd);

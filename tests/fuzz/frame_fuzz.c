@@ -5,7 +5,9 @@
  *   byte 0      the limit: max = b & 0x7f, or (b & 0x7f) * 128 when the top
  *               bit is set, so small limits are hit often and payloads past
  *               the decoder's kept-buffer size (4096) are reachable too
- *   bytes 1..4  chunk sizes, used in turn: 1..255, or 0 = all the rest
+ *   byte 1      0xf0..0xff: make the ((b & 0x0f) + 1)th realloc() of the
+ *               decoder fail, to drive the NOMEM path; else none fails
+ *   bytes 2..5  chunk sizes, used in turn: 1..255, or 0 = all the rest
  *   the rest    the stream, fed in those chunks the way a server does
  *               (feed, act on READY, close on TOO_BIG or NOMEM)
  *
@@ -17,6 +19,8 @@
  *     frame_put_len() followed by the payload is exactly the consumed input
  *     since the previous message, byte for byte;
  *   - TOO_BIG only right after a header declaring more than max;
+ *   - NOMEM only when an allocation was made to fail, with what was consumed
+ *     still held (LeakSanitizer checks frame_dec_free() releases it);
  *   - frame_dec_partial() is 0 after READY and otherwise the consumed bytes
  *     not yet part of a message, including after the last chunk. */
 #include <stdint.h>
@@ -39,16 +43,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NCHUNK 4
 
+/* Allocation failures.  tests/fuzz/run.sh compiles the decoder and this
+ * file with -Drealloc=fuzz_realloc (the decoders allocate only through
+ * realloc), so the input can make one call fail; built without it, no
+ * allocation fails. */
+#ifdef realloc
+#undef realloc
+void *realloc(void *p, size_t n);
+void *fuzz_realloc(void *p, size_t n);
+static unsigned alloc_calls, alloc_fail_at;
+void *fuzz_realloc(void *p, size_t n)
+{
+    if (alloc_fail_at != 0 && ++alloc_calls == alloc_fail_at)
+        return NULL;
+    return realloc(p, n);
+}
+#define ALLOC_FAILED() (alloc_fail_at != 0 && alloc_calls >= alloc_fail_at)
+#define ALLOC_SETUP(b)                                                      \
+    do {                                                                    \
+        alloc_calls = 0;                                                    \
+        alloc_fail_at = (b) >= 0xf0u ? ((b) & 0x0fu) + 1u : 0u;             \
+    } while (0)
+#else
+#define ALLOC_FAILED() 0
+#define ALLOC_SETUP(b) ((void)(b))
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1 + NCHUNK)
+    if (size < 2 + NCHUNK)
         return 0;
     uint32_t max = data[0] & 0x7fu;
     if (data[0] & 0x80u)
         max *= 128u;
-    const uint8_t *chunks = data + 1;
-    const char *in = (const char *)(data + 1 + NCHUNK);
-    size_t n = size - 1 - NCHUNK;
+    ALLOC_SETUP(data[1]);
+    const uint8_t *chunks = data + 2;
+    const char *in = (const char *)(data + 2 + NCHUNK);
+    size_t n = size - 2 - NCHUNK;
 
     struct frame_dec d;
     frame_dec_init(&d, max);
@@ -95,8 +126,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 closed = 1;
                 break;
             } else {
-                /* FRAME_NOMEM: a real allocation failure; close */
+                /* NOMEM only when an allocation failed; what was consumed
+                 * (a header, maybe part of a payload) is still held */
                 CHECK(st == FRAME_NOMEM);
+                CHECK(ALLOC_FAILED());
+                CHECK(pos - msg_start >= FRAME_HDR);
+                CHECK(frame_dec_partial(&d) == pos - msg_start);
                 closed = 1;
                 break;
             }

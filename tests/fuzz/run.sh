@@ -26,8 +26,10 @@ names=("$@")
 mkdir -p "$out/artifacts"
 for name in "${names[@]}"; do
     [ -f "tests/fuzz/${name}_fuzz.c" ] || { echo "run.sh: no harness '$name'" >&2; exit 2; }
-    # the harnesses are tiny: always rebuild, so a stale binary is never run
-    "$cc" -std=c11 -D_GNU_SOURCE -I. -g -O1 -Wall -Wextra -Wconversion \
+    # the harnesses are tiny: always rebuild, so a stale binary is never run.
+    # -Drealloc=fuzz_realloc lets the input make a decoder allocation fail.
+    "$cc" -std=c11 -D_GNU_SOURCE -Drealloc=fuzz_realloc -I. -g -O1 \
+        -Wall -Wextra -Wconversion -Wshadow -Wmissing-prototypes \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         "tests/fuzz/${name}_fuzz.c" "framing/${name}.c" -o "$out/${name}_fuzz"
 done
