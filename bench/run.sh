@@ -1,0 +1,343 @@
+#!/usr/bin/env bash
+# bench/run.sh: every echo server model through the same load scenarios
+# (`make bench`; options through BENCH_ARGS='...', see --help).
+#
+# For each scenario and server it starts a fresh server on a free port, runs
+# bin/echo_bench --rounds times while a sampler (bash builtins reading /proc,
+# ~10 samples/s) records the server's peak memory and process/thread count,
+# then stops the server with SIGTERM: it must exit 0 within 5 s.
+#
+#   scenario  load (echo_bench)                          key figure
+#   1x64      1 connection, 64-byte messages (-c 1)      msgs/s
+#   50x64     50 connections, 64 B                       msgs/s
+#   1000x64   1000 connections, 64 B                     msgs/s
+#   50x4k     50 connections, 4 KiB                      MB/s
+#   stream    one connection, --stream-bytes in total    MB/s
+#   churn     a new connection per message, 4 at once   connections/s
+# select_server's select backend is skipped where conns + 16 >= FD_SETSIZE.
+#
+# Reading the results: a cell is the median round by its key figure.  msgs/s
+# are verified round trips per second; MB/s is echoed payload (10^6 B, one
+# way); p99 is round-trip latency in us.  peak RSS is the server's VmHWM, or
+# for fork_server and epoll x2 the peak of PSS summed over parent and
+# children (shared pages counted once); procs/threads is the peak of the
+# parent's threads plus its children.  --pin split (default) gives server and
+# echo_bench a CPU each, so every round trip pays cross-CPU wake-ups: on a
+# small VM 1x64 runs several times faster with --pin same.
+#
+# Output: progress on stderr; the table on stdout and in OUT/latest.md;
+# OUT/latest.csv (a row per cell, failures with a note), latest-rounds.csv
+# (every round), throughput.svg, memory.svg, latency.svg (bench/chart.awk).
+# Exit 0 if every cell ran and verified (skipped cells are fine), 1 if one
+# failed, 2 on usage errors.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+ALL_SERVERS=(fork thread poll select epoll epoll2)
+ALL_SCENARIOS=(1x64 50x64 1000x64 50x4k stream churn)
+declare -A LABEL=([fork]=fork_server [thread]=thread_server
+    [poll]="select_server poll" [select]="select_server select"
+    [epoll]="select_server epoll" [epoll2]="select_server epoll x2")
+declare -A COMMAND=([fork]=fork_server [thread]=thread_server
+    [poll]="select_server --backend poll" [select]="select_server --backend select"
+    [epoll]="select_server --backend epoll" [epoll2]="select_server --backend epoll --workers 2")
+declare -A MEMORY=([fork]=pss [epoll2]=pss)    # the others: VmHWM
+declare -A FD_LIMIT=([select]=1024)            # FD_SETSIZE
+declare -A CONNS=([1x64]=1 [50x64]=50 [1000x64]=1000 [50x4k]=50 [stream]=1 [churn]=4)
+declare -A SIZE=([1x64]=64 [50x64]=64 [1000x64]=64 [50x4k]=4096 [churn]=64)
+declare -A KEY=([50x4k]=8 [stream]=8)          # echo_bench CSV field: 7 msgs/s, 8 MB/s
+
+usage() {
+    cat <<'EOF'
+usage: bench/run.sh [options]        (make bench BENCH_ARGS='options')
+
+Runs each server model through the same echo_bench scenarios, samples its
+memory and process/thread count, prints a markdown table and writes
+latest.csv, latest-rounds.csv, latest.md and SVG charts to the --out directory.
+
+  --servers LIST      comma-separated from fork,thread,poll,select,epoll,epoll2
+                      (default fork,thread,poll,select,epoll; epoll2 is
+                      select_server --backend epoll --workers 2)
+  --scenarios LIST    comma-separated from 1x64,50x64,1000x64,50x4k,stream,churn
+                      (default: all)
+  --rounds N          rounds per cell, the median is shown (default 3)
+  --seconds S         seconds per round, decimals allowed (default 2)
+  --stream-bytes B    bytes for the stream scenario, K/M/G suffixes (default 1G)
+  --pin MODE          split: server on one CPU, echo_bench on another (default);
+                      same: both on one CPU; none: no pinning
+  --out DIR           where the results go (default bench/results)
+  -h, --help          show this help and exit
+
+BENCH_QUICK=1 makes the defaults 1 round of 1 s and a 256M stream.
+Exit status: 0 if every cell ran and verified, 1 if one failed, 2 on usage.
+EOF
+}
+usage_error() { echo "bench/run.sh: $1" >&2; echo "Try 'bench/run.sh --help'." >&2; exit 2; }
+say() { echo "$*" >&2; }
+
+# --- options ------------------------------------------------------------------
+SERVERS=fork,thread,poll,select,epoll SCENARIOS=1x64,50x64,1000x64,50x4k,stream,churn
+ROUNDS=3 SECS=2 STREAM=1G PIN=split OUT=$ROOT/bench/results
+if [[ ${BENCH_QUICK:-0} != 0 ]]; then ROUNDS=1 SECS=1 STREAM=256M; fi
+while (( $# )); do
+    case $1 in
+        --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}"; continue ;;
+        -h|--help) usage; exit 0 ;;
+        --servers|--scenarios|--rounds|--seconds|--stream-bytes|--pin|--out)
+            (( $# >= 2 )) || usage_error "option '$1' needs a value"
+            case $1 in
+                --servers) SERVERS=$2 ;;     --scenarios) SCENARIOS=$2 ;;
+                --rounds) ROUNDS=$2 ;;       --seconds) SECS=$2 ;;
+                --stream-bytes) STREAM=$2 ;; --pin) PIN=$2 ;;  --out) OUT=$2 ;;
+            esac
+            shift 2 ;;
+        *) usage_error "unknown option '$1'" ;;
+    esac
+done
+check_list() {   # OPTION LIST KNOWN...: a comma-separated list of known names
+    local opt=$1 list=$2 item; shift 2
+    [[ $list =~ ^[^,]+(,[^,]+)*$ ]] || usage_error "--$opt needs names separated by commas, not '$list'"
+    for item in ${list//,/ }; do
+        [[ " $* " == *" $item "* ]] || usage_error "unknown name '$item' in --$opt (one of: $*)"
+    done
+}
+check_list servers "$SERVERS" "${ALL_SERVERS[@]}"
+check_list scenarios "$SCENARIOS" "${ALL_SCENARIOS[@]}"
+[[ $ROUNDS =~ ^[1-9][0-9]?$ ]] || usage_error "--rounds must be 1 to 99, not '$ROUNDS'"
+[[ $SECS =~ ^([0-9]{1,4})(\.([0-9]{1,3}))?$ ]] || usage_error "--seconds must be like 2 or 0.5, not '$SECS'"
+frac=${BASH_REMATCH[3]}000; SECS_MS=$(( 10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3} ))
+(( SECS_MS > 0 )) || usage_error "--seconds must be more than 0"
+[[ $STREAM =~ ^([1-9][0-9]{0,11})([KMG]?)$ ]] || usage_error "--stream-bytes must be like 1G, 256M or 1000000, not '$STREAM'"
+case ${BASH_REMATCH[2]} in K) bits=10 ;; M) bits=20 ;; G) bits=30 ;; *) bits=0 ;; esac
+STREAM_BYTES=$(( BASH_REMATCH[1] << bits )); SIZE[stream]=$STREAM_BYTES
+[[ $PIN =~ ^(split|same|none)$ ]] || usage_error "--pin must be split, same or none, not '$PIN'"
+[[ -n $OUT ]] || usage_error "--out needs a directory"
+[[ $OUT == /* ]] || OUT=$PWD/$OUT     # relative to where we were started
+mkdir -p "$OUT" || { say "bench/run.sh: cannot create --out directory $OUT"; exit 1; }
+cd "$ROOT"
+
+for b in fork_server thread_server select_server echo_bench; do
+    [[ -x bin/$b ]] || { say "bench/run.sh: bin/$b is missing: run make first"; exit 1; }
+done
+WARNING=''
+if grep -qa -e __asan_init -e __tsan_init -e __ubsan_handle bin/select_server; then
+    WARNING="bin/ is a sanitizer build, the figures are not representative (make clean all)"
+    say "bench/run.sh: warning: $WARNING"
+fi
+
+# --- pinning: the first two CPUs of our affinity list ("0-1", "2,5-7") ---------
+cpus=() allowed=0
+while read -r key val; do [[ $key != Cpus_allowed_list: ]] || allowed=$val; done < /proc/self/status
+for r in ${allowed//,/ }; do
+    for (( c = ${r%-*}; c <= ${r#*-} && ${#cpus[@]} < 2; c++ )); do cpus+=("$c"); done
+done
+if [[ $PIN == split && ${#cpus[@]} -lt 2 ]]; then say "bench/run.sh: one CPU: --pin same"; PIN=same; fi
+case $PIN in
+    split) SRV_CPU=${cpus[0]} BENCH_PIN=(-t 1 --cpu "${cpus[1]}")
+           PIN_TEXT="split (server on CPU ${cpus[0]}, echo_bench on CPU ${cpus[1]} with one thread)" ;;
+    same)  SRV_CPU=${cpus[0]} BENCH_PIN=(-t 1 --cpu "${cpus[0]}")
+           PIN_TEXT="same (server and echo_bench, one thread, both on CPU ${cpus[0]})" ;;
+    none)  SRV_CPU='' BENCH_PIN=() PIN_TEXT="none (the scheduler places server and echo_bench)" ;;
+esac
+
+# --- helpers --------------------------------------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/echo-bench.XXXXXX")
+mkfifo "$TMP/nap" "$TMP/wake"
+exec {NAP}<>"$TMP/nap" {WAKE}<>"$TMP/wake"   # nothing is ever written to NAP
+SPID='' SRV_FD='' SAMPLER=''
+nap() { read -r -t "$1" -u "${2:-$NAP}" _ || :; }   # sleep without a fork
+ms_now() { local t=${EPOCHREALTIME/./}; printf -v "$1" '%s' "${t:0:-3}"; }
+kids_of() { KIDS=''; { read -r KIDS < "/proc/$1/task/$1/children" || :; } 2>/dev/null; }
+fmt_dur() { local s=$(( ($1 + 999) / 1000 )); (( s < 60 )) && echo "${s}s" || echo "$(( s / 60 ))m$(( s % 60 ))s"; }
+
+kill_server() {   # SIGKILL to the server and its children
+    # shellcheck disable=SC2086  # KIDS: a list of pids
+    if [[ -n $SPID ]]; then kids_of "$SPID"; kill -KILL "$SPID" $KIDS 2>/dev/null || :; wait "$SPID" 2>/dev/null || :; fi
+    if [[ -n $SRV_FD ]]; then exec {SRV_FD}<&-; fi
+    SPID='' SRV_FD=''
+}
+cleanup() {
+    if [[ -n $SAMPLER ]]; then kill "$SAMPLER" 2>/dev/null || :; fi
+    kill_server; rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# sample PID KIND: S_MEM in KiB (VmHWM, or with KIND pss the PSS summed over
+# PID and its children) and S_COUNT (PID's threads + its children)
+sample() {
+    local key val _ k threads=1 mem=0 n=0 L
+    kids_of "$1"
+    { while read -r key val _; do
+        case $key in VmHWM:) mem=$val ;; Threads:) threads=$val ;; esac
+      done < "/proc/$1/status"; } 2>/dev/null || :
+    for k in $KIDS; do n=$(( n + 1 )); done
+    if [[ $2 == pss ]]; then
+        mem=0
+        for k in "$1" $KIDS; do
+            { mapfile -t -n 3 L < "/proc/$k/smaps_rollup"; } 2>/dev/null || continue
+            if [[ ${L[2]-} =~ ^Pss:\ +([0-9]+) ]]; then mem=$(( mem + BASH_REMATCH[1] )); fi
+        done
+    fi
+    S_MEM=$mem S_COUNT=$(( threads + n ))
+}
+# sampler PID KIND, in the background: the peaks until $TMP/stop appears,
+# then "KiB count" to $TMP/peak.  100 ms between samples, or 4 times what a
+# sample took if more (PSS of 1000 fork_server children takes ~0.1 s)
+sampler() {
+    local peak_mem=0 peak_count=0 t0 t1 pause secs
+    while :; do
+        ms_now t0; sample "$1" "$2"; ms_now t1
+        peak_mem=$(( S_MEM > peak_mem ? S_MEM : peak_mem ))
+        peak_count=$(( S_COUNT > peak_count ? S_COUNT : peak_count ))
+        [[ ! -e $TMP/stop ]] || break
+        pause=$(( (t1 - t0) * 4 > 100 ? (t1 - t0) * 4 : 100 ))
+        printf -v secs %d.%03d $(( pause / 1000 )) $(( pause % 1000 ))
+        nap "$secs" "$WAKE"
+    done
+    echo "$peak_mem $peak_count" > "$TMP/peak"
+}
+start_sampler() { rm -f "$TMP/stop" "$TMP/peak"; sampler "$@" < /dev/null & SAMPLER=$!; }
+stop_sampler() {  # PEAK_MEM, PEAK_COUNT
+    : > "$TMP/stop"; echo >&"$WAKE"
+    wait "$SAMPLER" || :; SAMPLER=''
+    nap 0.001 "$WAKE"     # a wake-up the sampler did not need
+    PEAK_MEM='' PEAK_COUNT=''
+    if [[ -s $TMP/peak ]]; then read -r PEAK_MEM PEAK_COUNT < "$TMP/peak"; fi
+}
+
+# start_server NAME MAX_CLIENTS: SPID and PORT, or 1 and NOTE
+start_server() {
+    local -a cmd; local line=''
+    read -ra cmd <<< "${COMMAND[$1]}"
+    cmd=("bin/${cmd[0]}" "${cmd[@]:1}" -q -p 0 --drain 1 -c "$2")
+    [[ -z $SRV_CPU ]] || cmd=(taskset -c "$SRV_CPU" "${cmd[@]}")
+    coproc SERVER { exec "${cmd[@]}" 2> "$TMP/server.err"; }
+    SPID=$SERVER_PID
+    exec {SRV_FD}<&"${SERVER[0]}"
+    read -r -t 10 -u "$SRV_FD" line || :   # printed once the server is ready
+    if [[ $line =~ listening\ on\ .*:([0-9]+)\  ]]; then PORT=${BASH_REMATCH[1]}; return 0; fi
+    NOTE="server did not start: $(head -c 200 "$TMP/server.err" | tr '\n,' '  ')"
+    kill_server; return 1
+}
+# stop_server: SIGTERM, and it must exit 0 within 5 s; else 1 and NOTE
+stop_server() {
+    local i rc=0
+    kill -TERM "$SPID" 2>/dev/null || :
+    for (( i = 0; i < 250; i++ )); do kill -0 "$SPID" 2>/dev/null || break; nap 0.02; done
+    if kill -0 "$SPID" 2>/dev/null; then
+        : "${NOTE:=server still running 5 s after SIGTERM}"; kill_server; return 1
+    fi
+    wait "$SPID" || rc=$?
+    SPID=''; kill_server
+    (( rc == 0 )) || { : "${NOTE:=server exited with status $rc after SIGTERM}"; return 1; }
+}
+
+# run_round SCENARIO: one echo_bench run, its CSV row appended to
+# $TMP/rounds; 1 and NOTE if it failed or the server died
+run_round() {
+    local rc=0 limit=$(( SECS_MS / 1000 + 30 )) row='' args
+    case $1 in
+        stream) args=(--stream "$STREAM" -c 1); limit=$(( 60 + STREAM_BYTES / 20000000 )) ;;
+        churn)  args=(--churn -c "${CONNS[$1]}" -s "${SIZE[$1]}" -d "$SECS") ;;
+        *)      args=(-c "${CONNS[$1]}" -s "${SIZE[$1]}" -d "$SECS") ;;
+    esac
+    timeout --foreground -k 5 "$limit" bin/echo_bench --csv -q "${BENCH_PIN[@]}" "${args[@]}" \
+        127.0.0.1 "$PORT" > "$TMP/round.csv" 2> "$TMP/round.err" || rc=$?
+    { read -r _; read -r row; } < "$TMP/round.csv" || :
+    if (( rc == 124 || rc == 137 )); then NOTE="echo_bench timed out after $limit s"
+    elif (( rc != 0 )); then
+        NOTE="echo_bench exit $rc${row:+ (errors ${row##*,})}: $(head -n 1 "$TMP/round.err" | tr , ';')"
+        ERRORS=${row##*,}
+    elif ! kill -0 "$SPID" 2>/dev/null; then NOTE="server exited during the run"
+    elif [[ $row != *,*,*,*,*,*,*,*,*,*,*,0 ]]; then NOTE="echo_bench printed no CSV row"
+    else echo "$row" >> "$TMP/rounds"; ROW=$row; return 0
+    fi
+    return 1
+}
+
+skipped() { [[ -n ${FD_LIMIT[$1]-} ]] && (( CONNS[$2] + 16 >= FD_LIMIT[$1] )); }  # SERVER SCENARIO
+plan_ms() {   # SCENARIO: the expected length of one round, for "time left"
+    case $1 in stream) PLAN=$(( 300 + STREAM_BYTES / 1000000 )) ;;
+               1000x64) PLAN=$(( SECS_MS + 700 )) ;; *) PLAN=$(( SECS_MS + 200 )) ;; esac
+}
+progress() {  # SERVER SCENARIO ROUND
+    local now left=$PLAN_LEFT; ms_now now
+    (( PLAN_DONE == 0 )) || left=$(( PLAN_LEFT * (now - START) / PLAN_DONE ))
+    say "[$CELL/$NCELLS] ${LABEL[$1]} $2 round $3/$ROUNDS (about $(fmt_dur "$left") left)"
+}
+
+# run_cell SERVER SCENARIO: start a server, run the rounds while sampling,
+# stop it; append a row (the median round) to $TMP/results.csv
+run_cell() {
+    local s=$1 sc=$2 conns=${CONNS[$2]} status=ok r=1 row='' mps='' mbs='' p50='' p99='' max='' errs sorted
+    NOTE='' ERRORS='' PEAK_MEM='' PEAK_COUNT=''; : > "$TMP/rounds"; plan_ms "$sc"
+    if skipped "$s" "$sc"; then
+        status=skipped NOTE=FD_SETSIZE
+        say "[$CELL/$NCELLS] ${LABEL[$s]} $sc skipped: $conns connections + 16 >= FD_SETSIZE ${FD_LIMIT[$s]}"
+    elif start_server "$s" $(( conns * 2 > 1024 ? conns * 2 : 1024 )); then
+        start_sampler "$SPID" "${MEMORY[$s]:-rss}"
+        for (( r = 1; r <= ROUNDS; r++ )); do
+            progress "$s" "$sc" "$r"
+            run_round "$sc" || { status=failed; break; }
+            echo "$s,$sc,$r,$ROW" >> "$TMP/rounds.csv"
+            PLAN_DONE=$(( PLAN_DONE + PLAN )) PLAN_LEFT=$(( PLAN_LEFT - PLAN ))
+        done
+        stop_sampler
+        stop_server || status=failed
+    else status=failed
+    fi
+    if [[ $status != skipped ]]; then   # the rest of this cell's share of the plan
+        PLAN=$(( 200 + (ROUNDS - r + 1) * PLAN )); PLAN_DONE=$(( PLAN_DONE + PLAN )) PLAN_LEFT=$(( PLAN_LEFT - PLAN ))
+    fi
+    errs=$ERRORS
+    if [[ $status == ok ]]; then
+        mapfile -t sorted < <(sort -t, -n -k"${KEY[$sc]:-7},${KEY[$sc]:-7}" "$TMP/rounds")
+        row=${sorted[(${#sorted[@]} - 1) / 2]}
+        IFS=, read -r _ _ _ _ _ _ mps mbs p50 p99 max errs <<< "$row"
+        [[ $sc != stream ]] || mps='' p50='' p99='' max=''     # no latencies in stream mode
+    elif [[ $status == failed ]]; then
+        FAILED=$(( FAILED + 1 )); say "[$CELL/$NCELLS] FAILED: ${LABEL[$s]} $sc: $NOTE"
+    fi
+    echo "$s,$sc,$conns,${SIZE[$sc]},$(wc -l < "$TMP/rounds"),$mps,$mbs,$p50,$p99,$max,$PEAK_MEM,$PEAK_COUNT,$errs,$status,${NOTE//,/;}" >> "$TMP/results.csv"
+}
+
+# --- main -------------------------------------------------------------------------
+read -ra servers <<< "${SERVERS//,/ }"
+read -ra scenarios <<< "${SCENARIOS//,/ }"
+NCELLS=$(( ${#servers[@]} * ${#scenarios[@]} )) CELL=0 FAILED=0 PLAN_DONE=0 PLAN_LEFT=0
+for sc in "${scenarios[@]}"; do for s in "${servers[@]}"; do
+    plan_ms "$sc"; skipped "$s" "$sc" || PLAN_LEFT=$(( PLAN_LEFT + 200 + ROUNDS * PLAN ))
+done; done
+LABELS=''; for s in "${ALL_SERVERS[@]}"; do LABELS+="${LABELS:+,}$s:${LABEL[$s]}"; done
+CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+MACHINE="$(uname -srm), ${CPU_MODEL:-unknown CPU}, $(nproc) CPUs"
+DATE=$(date '+%Y-%m-%d %H:%M %Z')
+read -r LOAD _ < /proc/loadavg
+say "bench: $NCELLS cells, $ROUNDS round(s) of $SECS s, stream $STREAM, pin $PIN: about $(fmt_dur "$PLAN_LEFT")"
+echo "server,scenario,conns,bytes,rounds,msgs_per_s,mb_per_s,p50_us,p99_us,max_us,peak_rss_kib,procs_threads,errors,status,note" > "$TMP/results.csv"
+echo "server,scenario,round,mode,conns,bytes,seconds,threads,msgs,msgs_per_s,mb_per_s,p50_us,p99_us,max_us,errors" > "$TMP/rounds.csv"
+ms_now START
+for sc in "${scenarios[@]}"; do for s in "${servers[@]}"; do
+    CELL=$(( CELL + 1 )); run_cell "$s" "$sc"
+done; done
+ms_now END; read -r LOAD_END _ < /proc/loadavg
+
+cp "$TMP/results.csv" "$OUT/latest.csv"; cp "$TMP/rounds.csv" "$OUT/latest-rounds.csv"
+{
+    echo "## echo servers side by side ($DATE)"
+    echo
+    echo "- machine: $MACHINE; load average $LOAD at the start, $LOAD_END at the end"
+    echo "- pinning: $PIN_TEXT"
+    echo "- a cell is the median of $ROUNDS round(s) of $SECS s (stream: $STREAM); the run took $(fmt_dur $(( END - START )))"
+    [[ -z $WARNING ]] || echo "- WARNING: $WARNING"
+    echo
+    awk -v labels="$LABELS" -f bench/lib.awk -f bench/table.awk "$OUT/latest.csv"
+} | tee "$OUT/latest.md"
+for chart in throughput memory latency; do
+    awk -v what="$chart" -v labels="$LABELS" -v subtitle="$MACHINE; $DATE; pin $PIN; median of $ROUNDS x $SECS s" \
+        -f bench/lib.awk -f bench/chart.awk "$OUT/latest.csv" > "$OUT/$chart.svg"
+done
+say "bench: $(fmt_dur $(( END - START ))); wrote $OUT/latest.csv, latest-rounds.csv, latest.md, throughput.svg, memory.svg, latency.svg"
+(( FAILED == 0 )) || { say "bench: $FAILED cell(s) FAILED"; exit 1; }
