@@ -1,30 +1,38 @@
 /* kids: waitpid(WNOHANG) in a loop, as Stevens' sig_chld_waitpid, but
  * called from the main loop rather than from the handler. */
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdlib.h>
 
 #include "common/kids.h"
 #include "common/log.h"
 #include "common/sig.h"
 #include "common/sys.h"
 
-int kids_init(struct kids *k, size_t cap, const char *what)
+static size_t kids_size(size_t cap)
 {
-    k->pid = calloc(cap, sizeof *k->pid);
+    return sizeof(struct kids) + cap * sizeof(pid_t);
+}
+
+struct kids *kids_new(size_t cap, const char *what)
+{
+    void *p = mmap(NULL, kids_size(cap), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    struct kids *k = p;
     k->n = 0;
     k->cap = cap;
     k->what = what;
-    return k->pid == NULL ? -1 : 0;
+    return k;
 }
 
 void kids_free(struct kids *k)
 {
-    free(k->pid);
-    k->pid = NULL;
-    k->n = k->cap = 0;
+    if (k != NULL)
+        munmap(k, kids_size(k->cap));
 }
 
 void kids_add(struct kids *k, pid_t pid)

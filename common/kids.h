@@ -9,13 +9,16 @@
 #include <sys/types.h>
 
 struct kids {
-    pid_t *pid;
     size_t n, cap;
     const char *what;   /* "client process", "worker": for messages */
+    pid_t pid[];
 };
 
-/* Room for cap children.  0 or -1 with errno. */
-int kids_init(struct kids *k, size_t cap, const char *what);
+/* A table with room for cap children, or NULL with errno.  It lives in a
+ * shared mapping, not on the heap: right after each fork the parent
+ * updates it, and a private page would be copied (copy-on-write) just
+ * because the new child still shares it.  Children never touch it. */
+struct kids *kids_new(size_t cap, const char *what);
 void kids_free(struct kids *k);
 
 /* Record a new child (the caller checked n < cap). */

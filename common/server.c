@@ -92,7 +92,9 @@ int server_start(struct server *srv, int argc, char **argv, enum model model,
         log_warn("%s", err);
         return -1;
     }
-    srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    /* fork_server's parent holds no client descriptor: it needs no spare */
+    if (model != MODEL_FORK)
+        srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     *code = 0;
     return 0;
 }
@@ -150,7 +152,7 @@ int server_accept(struct server *srv, int nonblock, char *peer, size_t peerlen)
         return -1;
     }
     int fd = net_accept(srv->lfd, nonblock, peer, peerlen);
-    if (fd >= 0)
+    if (fd >= 0 && srv->starved_active != LONG_MAX)
         srv->starved_active = LONG_MAX;       /* descriptors to spare again */
     if (fd >= 0 || errno == EAGAIN || errno == EWOULDBLOCK)
         return fd;
@@ -184,8 +186,11 @@ void server_accept_loop(struct server *srv, void (*serve)(int fd, const char *pe
             continue;
         char peer[NET_ADDR_MAX];
         int fd;
-        while (!sig_stop && (fd = server_accept(srv, 0, peer, sizeof peer)) >= 0)
+        while (!sig_stop && (fd = server_accept(srv, 0, peer, sizeof peer)) >= 0) {
             serve(fd, peer);
+            if (on_wake != NULL)      /* under a steady stream of connects too */
+                on_wake();
+        }
     }
 }
 

@@ -54,9 +54,10 @@ int server_accept(struct server *srv, int nonblock, char *peer, size_t peerlen);
 int server_paused_ms(struct server *srv);
 
 /* The blocking servers' main loop: wait on the listener and the
- * self-pipe; after each wake-up call on_wake (may be NULL: fork_server
- * reaps there), then hand every pending connection to serve (a blocking
- * socket and its peer text).  Returns when SIGINT/SIGTERM arrives. */
+ * self-pipe, then hand every pending connection to serve (a blocking
+ * socket and its peer text).  on_wake (may be NULL; fork_server reaps
+ * there) runs after each wake-up and after each serve, so it must be cheap
+ * when there is nothing to do.  Returns when SIGINT/SIGTERM arrives. */
 void server_accept_loop(struct server *srv, void (*serve)(int fd, const char *peer),
                         void (*on_wake)(void));
 

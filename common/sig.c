@@ -8,18 +8,22 @@
 
 volatile sig_atomic_t sig_stop;
 volatile sig_atomic_t sig_chld;
+void (*volatile sig_stop_hook)(void);
 static int pipe_fd[2] = {-1, -1};
 
 static void on_signal(int signo)
 {
     int saved = errno;
-    if (signo == SIGCHLD)
+    if (signo == SIGCHLD) {
         sig_chld = 1;
-    else
+    } else {
         sig_stop = 1;
+        if (sig_stop_hook != NULL)
+            sig_stop_hook();
+    }
     unsigned char b = (unsigned char)signo;
-    /* Full pipe: a wake-up is already pending, nothing is lost. */
-    if (write(pipe_fd[1], &b, 1) < 0) {
+    /* No pipe (closed), or a full one: a wake-up is pending, nothing lost. */
+    if (pipe_fd[1] >= 0 && write(pipe_fd[1], &b, 1) < 0) {
         /* nothing to do */
     }
     errno = saved;

@@ -9,6 +9,11 @@
 extern volatile sig_atomic_t sig_stop;   /* SIGINT or SIGTERM arrived */
 extern volatile sig_atomic_t sig_chld;   /* SIGCHLD arrived (cleared by caller) */
 
+/* Called from the handler on SIGINT/SIGTERM, after sig_stop is set, when
+ * not NULL: it must be async-signal-safe.  A forked child that keeps the
+ * parent's handlers sets it instead of installing its own. */
+extern void (*volatile sig_stop_hook)(void);
+
 enum { SIG_WATCH_CHILD = 1 };
 
 /* Install the handlers (SA_RESTART) and create the self-pipe.  Returns

@@ -45,7 +45,7 @@
 #define CHILD_GRACE_MS 2000
 
 static struct server srv;
-static struct kids kids;    /* live children */
+static struct kids *kids;   /* live children */
 
 /* ---- the child ---- */
 
@@ -61,19 +61,20 @@ static void child_on_alarm(int signo)
     shutdown(child_fd, SHUT_RDWR);
 }
 
-/* SIGTERM/SIGINT: keep serving, but only for --drain more seconds. */
-static void child_on_stop(int signo)
+/* SIGTERM/SIGINT (the parent's handler calls this through sig_stop_hook):
+ * keep serving, but only for --drain more seconds. */
+static void child_on_stop(void)
 {
     if (child_draining)
         return;
     child_draining = 1;
     if (srv.o.drain == 0)
-        child_on_alarm(signo);
+        child_on_alarm(SIGALRM);
     else
         alarm(srv.o.drain);
 }
 
-static void child_main(int fd, uint64_t id, const char *peer, const sigset_t *old)
+static void child_main(int fd, uint64_t id, const char *peer)
 {
     /* the listener and the parent's signal plumbing are not ours */
     close(srv.lfd);
@@ -81,11 +82,12 @@ static void child_main(int fd, uint64_t id, const char *peer, const sigset_t *ol
         close(srv.reserve_fd);
     sig_close();
     child_fd = fd;
-    sig_handle(SIGCHLD, SIG_DFL, 0);
     sig_handle(SIGALRM, child_on_alarm, SA_RESTART);
-    sig_handle(SIGTERM, child_on_stop, SA_RESTART);
-    sig_handle(SIGINT, child_on_stop, SA_RESTART);
-    sigprocmask(SIG_SETMASK, old, NULL);   /* a pending SIGTERM lands here */
+    /* the inherited SIGINT/SIGTERM handler now starts our drain clock;
+     * a signal that came before this line left sig_stop set */
+    sig_stop_hook = child_on_stop;
+    if (sig_stop)
+        child_on_stop();
 
     struct session s;
     session_start(&s, fd, id, peer, &srv.o);
@@ -102,38 +104,34 @@ static void child_main(int fd, uint64_t id, const char *peer, const sigset_t *ol
 
 /* ---- the parent ---- */
 
+/* After every wake-up and every fork: reap what SIGCHLD announced. */
 static void reap(void)
 {
-    kids_reap(&kids);
+    if (!sig_chld)
+        return;
+    sig_chld = 0;
+    kids_reap(kids);
 }
 
 /* Fork a child for one accepted client, or refuse it. */
 static void spawn(int fd, const char *peer)
 {
-    if (kids.n >= srv.o.max_clients) {
+    if (kids->n >= srv.o.max_clients) {
         server_refuse(&srv, fd, peer, NULL);
         return;
     }
     uint64_t id = atomic_load(&srv.st->clients) + 1;
-    /* hold SIGINT/SIGTERM until the child has its own handlers */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, &old);
     pid_t pid = fork();
     if (pid == 0)
-        child_main(fd, id, peer, &old);
-    int err = errno;
-    sigprocmask(SIG_SETMASK, &old, NULL);
+        child_main(fd, id, peer);
     if (pid == -1) {
         char why[128];
-        snprintf(why, sizeof why, "fork: %s", strerror(err));
+        snprintf(why, sizeof why, "fork: %s", strerror(errno));
         server_refuse(&srv, fd, peer, why);
         return;
     }
     atomic_store(&srv.st->clients, id);
-    kids_add(&kids, pid);
+    kids_add(kids, pid);
     close(fd);   /* the child has it now */
 }
 
@@ -146,7 +144,7 @@ int main(int argc, char **argv)
                      "--mode chat is not offered: separate processes share no client list.\n",
                      SIG_WATCH_CHILD, &code) == -1)
         return code;
-    if (kids_init(&kids, srv.o.max_clients, "client process") == -1) {
+    if ((kids = kids_new(srv.o.max_clients, "client process")) == NULL) {
         log_warn("child table:");
         return 1;
     }
@@ -154,9 +152,9 @@ int main(int argc, char **argv)
     server_accept_loop(&srv, spawn, reap);
     /* pass the stop on to every child; each drains on its own clock */
     server_close_listener(&srv);
-    kids_stop(&kids, SIGTERM, srv.sigfd,
+    kids_stop(kids, SIGTERM, srv.sigfd,
               sys_now_ms() + (int64_t)srv.o.drain * 1000 + CHILD_GRACE_MS);
     server_finish(&srv);
-    kids_free(&kids);
+    kids_free(kids);
     return 0;
 }

@@ -465,10 +465,11 @@ static int run_workers(const struct ev_backend *backend)
 {
     unsigned n = srv.o.workers;
     int *lfds = calloc(n, sizeof *lfds);
-    struct kids workers;
-    if (lfds == NULL || kids_init(&workers, n, "worker") == -1) {
+    struct kids *workers = kids_new(n, "worker");
+    if (lfds == NULL || workers == NULL) {
         log_warn("workers:");
         free(lfds);
+        kids_free(workers);
         return 1;
     }
     lfds[0] = srv.lfd;
@@ -479,7 +480,7 @@ static int run_workers(const struct ev_backend *backend)
             while (--i > 0)
                 close(lfds[i]);
             free(lfds);
-            kids_free(&workers);
+            kids_free(workers);
             return 1;
         }
     }
@@ -492,7 +493,7 @@ static int run_workers(const struct ev_backend *backend)
                     close(lfds[k]);
             srv.lfd = lfds[i];
             free(lfds);
-            kids_free(&workers);
+            kids_free(workers);
             sig_close();
             sig_handle(SIGCHLD, SIG_DFL, 0);
             srv.sigfd = sig_setup(0);
@@ -508,7 +509,7 @@ static int run_workers(const struct ev_backend *backend)
         if (pid == -1)
             log_warn("fork worker %u:", i + 1);
         else
-            kids_add(&workers, pid);
+            kids_add(workers, pid);
     }
     server_announce(&srv);
     /* the parent keeps no listener: when the workers close theirs, the
@@ -517,15 +518,15 @@ static int run_workers(const struct ev_backend *backend)
         close(lfds[i]);
     srv.lfd = -1;
     free(lfds);
-    while (!sig_stop && workers.n > 0) {
+    while (!sig_stop && workers->n > 0) {
         struct pollfd pfd = {.fd = srv.sigfd, .events = POLLIN};
         if (poll(&pfd, 1, -1) > 0)
             sig_drain(srv.sigfd);
-        kids_reap(&workers);
+        kids_reap(workers);
     }
-    kids_stop(&workers, SIGTERM, srv.sigfd,
+    kids_stop(workers, SIGTERM, srv.sigfd,
               sys_now_ms() + (int64_t)srv.o.drain * 1000 + WORKER_GRACE_MS);
-    kids_free(&workers);
+    kids_free(workers);
     return 0;
 }
 
