@@ -266,6 +266,7 @@ int main(int argc, char **argv)
     client_tests();
     model_tests();
     fault_tests();
+    docs_tests();
 
     if (list) {
         for (size_t i = 0; i < ncases; i++)

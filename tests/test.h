@@ -74,5 +74,6 @@ void server_tests(void);
 void client_tests(void);
 void model_tests(void);
 void fault_tests(void);
+void docs_tests(void);
 
 #endif
