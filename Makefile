@@ -113,7 +113,7 @@ bench: all
 # make fuzz: libFuzzer on the framing decoders, FUZZ_SECONDS each (clang and
 # its runtime, Debian's libclang-rt-dev); grown corpus and crashes go to
 # build/fuzz/.  make lint: cppcheck and clang-tidy; any finding fails.
-FUZZ_SECONDS = 60
+FUZZ_SECONDS ?= 60
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh

@@ -22,15 +22,6 @@
 
 #define MS(x) ((x) * slow_factor())
 
-static void expect(struct proc *p, const char *text, int count)
-{
-    if (srv_wait_text(p, text, count, MS(10000)) == -1) {
-        char *out = srv_stdout(p);
-        test_fail(__FILE__, __LINE__, "expected %d x \"%s\" from %s; stdout:\n%.3000s",
-                  count, text, p->k->label, out);
-    }
-}
-
 /* One round trip on a fresh connection, or fail; returns its ms. */
 static int64_t round_trip(unsigned port, const char *msg)
 {
@@ -145,7 +136,7 @@ static void t_spawn_fails(const void *arg)
     }
     const char *what = k->model == MODEL_FORK ? ": fork: Resource temporarily unavailable"
                                               : ": pthread_create: Resource temporarily unavailable";
-    expect(p, what, 2);
+    srv_expect(p, what, 2);
     round_trip(p->port, "four");                          /* and it lives on */
     srv_stop(p);
     CHECK_OUT(p, "served 2 clients");
@@ -301,7 +292,7 @@ static void t_restart_time_wait(const void *arg)
         CHECK(tc_wait_close(fd, MS(3000), NULL));
         close(fd);
     }
-    expect(p, "exceeds --max-frame 4", 10);
+    srv_expect(p, "exceeds --max-frame 4", 10);
     srv_stop(p);
     char port[12];
     snprintf(port, sizeof port, "%u", p->port);

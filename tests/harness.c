@@ -283,6 +283,15 @@ int srv_wait_text(struct proc *p, const char *text, int count, int timeout_ms)
     return rc;
 }
 
+void srv_expect(struct proc *p, const char *text, int count)
+{
+    if (srv_wait_text(p, text, count, 10000 * slow_factor()) == -1) {
+        char *out = srv_stdout(p);
+        test_fail(__FILE__, __LINE__, "expected %d x \"%s\" from %s; stdout:\n%.3000s",
+                  count, text, p->k != NULL ? p->k->label : "process", out);
+    }
+}
+
 int srv_count(struct proc *p, const char *text)
 {
     pthread_mutex_lock(&p->mu);
@@ -408,6 +417,22 @@ int tc_connect(unsigned port)
 void tc_send(int fd, const void *p, size_t n)
 {
     CHECK_MSG(io_write_all(fd, p, n) == (ssize_t)n, "send: %s", strerror(errno));
+}
+
+void tc_send_str(int fd, const char *s)
+{
+    tc_send(fd, s, strlen(s));
+}
+
+void tc_recv_str(int fd, const char *want)
+{
+    size_t n = strlen(want);
+    char *buf = malloc(n + 1);
+    CHECK(buf != NULL);
+    size_t got = tc_recv(fd, buf, n);
+    buf[got] = '\0';
+    CHECK_STR(buf, want);
+    free(buf);
 }
 
 size_t tc_recv(int fd, void *buf, size_t n)

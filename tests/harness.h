@@ -78,6 +78,8 @@ const char *fault_shim_preload(void);
 /* Wait until stdout holds text at least count times.  Returns 0, or -1
  * when timeout_ms passes first. */
 int srv_wait_text(struct proc *p, const char *text, int count, int timeout_ms);
+/* The same, failing the case (showing stdout) after 10 s (x slow_factor). */
+void srv_expect(struct proc *p, const char *text, int count);
 int srv_count(struct proc *p, const char *text);
 /* The server's stdout holds text (safe while its reader thread runs). */
 #define CHECK_OUT(p, text)                                                    \
@@ -104,6 +106,9 @@ void srv_free(struct proc *p);
 int tc_connect(unsigned port);
 int tc_try_connect(unsigned port);
 void tc_send(int fd, const void *p, size_t n);
+/* Send a string; receive exactly strlen(want) bytes and compare. */
+void tc_send_str(int fd, const char *s);
+void tc_recv_str(int fd, const char *want);
 /* Read up to n bytes, stopping early only at EOF; returns the count. */
 size_t tc_recv(int fd, void *buf, size_t n);
 /* 1 if the peer closes (EOF or reset) within timeout_ms, 0 if not;

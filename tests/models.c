@@ -18,29 +18,6 @@
 
 #define MS(x) ((x) * slow_factor())
 
-static void expect(struct proc *p, const char *text, int count)
-{
-    if (srv_wait_text(p, text, count, MS(10000)) == -1) {
-        char *out = srv_stdout(p);
-        test_fail(__FILE__, __LINE__, "expected %d x \"%s\" from %s; stdout:\n%.3000s",
-                  count, text, p->k->label, out);
-    }
-}
-
-static void send_str(int fd, const char *s)
-{
-    tc_send(fd, s, strlen(s));
-}
-
-static void recv_str(int fd, const char *want)
-{
-    size_t n = strlen(want);
-    char buf[256];
-    size_t got = tc_recv(fd, buf, n);
-    buf[got] = '\0';
-    CHECK_STR(buf, want);
-}
-
 /* Connect clients 1..n in order (each seen by the server before the next). */
 static void connect_n(struct proc *p, int *fds, int n)
 {
@@ -48,7 +25,7 @@ static void connect_n(struct proc *p, int *fds, int n)
         char line[64];
         fds[i] = tc_connect(p->port);
         snprintf(line, sizeof line, "client %d connected", i + 1);
-        expect(p, line, 1);
+        srv_expect(p, line, 1);
     }
 }
 
@@ -60,24 +37,24 @@ static void t_chat_three(const void *arg)
     CHECK_OUT(p, "(mode chat");
     int c[3];
     connect_n(p, c, 3);
-    send_str(c[0], "hi\n");
-    recv_str(c[1], "client 1: hi\n");
-    recv_str(c[2], "client 1: hi\n");
-    send_str(c[1], "split ");
-    send_str(c[1], "line\r\n");                  /* whole lines only, bytes kept */
-    recv_str(c[0], "client 2: split line\r\n");
-    recv_str(c[2], "client 2: split line\r\n");
-    send_str(c[2], "bye");                       /* a partial line at EOF counts */
+    tc_send_str(c[0], "hi\n");
+    tc_recv_str(c[1], "client 1: hi\n");
+    tc_recv_str(c[2], "client 1: hi\n");
+    tc_send_str(c[1], "split ");
+    tc_send_str(c[1], "line\r\n");                  /* whole lines only, bytes kept */
+    tc_recv_str(c[0], "client 2: split line\r\n");
+    tc_recv_str(c[2], "client 2: split line\r\n");
+    tc_send_str(c[2], "bye");                       /* a partial line at EOF counts */
     shutdown(c[2], SHUT_WR);
-    recv_str(c[0], "client 3: bye\n");
-    recv_str(c[1], "client 3: bye\n");
+    tc_recv_str(c[0], "client 3: bye\n");
+    tc_recv_str(c[1], "client 3: bye\n");
     CHECK(tc_wait_close(c[2], MS(5000), NULL));
     /* nothing is echoed to a sender */
     struct pollfd pfd = {c[0], POLLIN, 0};
     CHECK_EQ(poll(&pfd, 1, 200), 0);
     for (int i = 0; i < 3; i++)
         close(c[i]);
-    expect(p, "disconnected", 3);
+    srv_expect(p, "disconnected", 3);
     srv_stop(p);
     CHECK_OUT(p, "served 3 clients, received 18 bytes");
     srv_free(p);
@@ -133,11 +110,11 @@ static void t_chat_slow_receiver(const void *arg)
     CHECK_EQ(got, want);
     CHECK(tc_wait_close(c[0], MS(5000), NULL));  /* the silent one is gone */
     net_set_nonblock(c[1], 0);
-    send_str(c[1], "still\n");
-    recv_str(c[2], "client 2: still\n");
+    tc_send_str(c[1], "still\n");
+    tc_recv_str(c[2], "client 2: still\n");
     for (int i = 0; i < 3; i++)
         close(c[i]);
-    expect(p, "disconnected", 3);
+    srv_expect(p, "disconnected", 3);
     srv_stop(p);
     srv_free(p);
 }
@@ -206,13 +183,13 @@ static void t_fd_setsize(const void *arg)
     test_log("%d served, %d closed past FD_SETSIZE", served, closed);
     CHECK_INT(served, >=, 1000);
     CHECK_INT(closed, >, 0);
-    expect(p, "is past FD_SETSIZE 1024 of the select backend", closed);
+    srv_expect(p, "is past FD_SETSIZE 1024 of the select backend", closed);
     for (int i = 0; i < N; i++)
         close(fds[i]);
-    expect(p, "disconnected", N);
+    srv_expect(p, "disconnected", N);
     int fd = tc_connect(p->port);                /* and life goes on */
-    send_str(fd, "ok");
-    recv_str(fd, "ok");
+    tc_send_str(fd, "ok");
+    tc_recv_str(fd, "ok");
     close(fd);
     srv_stop(p);
     srv_free(p);
@@ -232,12 +209,12 @@ static void t_workers(const void *arg)
     for (int i = 0; i < N; i++) {
         char msg[16];
         snprintf(msg, sizeof msg, "w%02d", i);
-        send_str(fds[i], msg);
-        recv_str(fds[i], msg);
+        tc_send_str(fds[i], msg);
+        tc_recv_str(fds[i], msg);
     }
     for (int i = 0; i < N; i++)
         close(fds[i]);
-    expect(p, "disconnected (received 3 bytes)", N);
+    srv_expect(p, "disconnected (received 3 bytes)", N);
     /* client numbers stay unique across workers */
     for (int i = 1; i <= N; i++) {
         char line[64];

@@ -21,16 +21,6 @@
 
 #define MS(x) ((x) * slow_factor())
 
-/* Wait for a status line or fail showing what the server did print. */
-static void expect(struct proc *p, const char *text, int count)
-{
-    if (srv_wait_text(p, text, count, MS(10000)) == -1) {
-        char *out = srv_stdout(p);
-        test_fail(__FILE__, __LINE__, "expected %d x \"%s\" from %s; stdout:\n%s",
-                  count, text, p->k->label, out);
-    }
-}
-
 /* Expect the connection to be closed by the server within ms. */
 static void expect_closed(int fd, int ms)
 {
@@ -44,35 +34,19 @@ static void expect_quiet(int fd, int ms)
     CHECK_MSG(poll(&pfd, 1, ms) == 0, "unexpected data or close");
 }
 
-static void send_str(int fd, const char *s)
-{
-    tc_send(fd, s, strlen(s));
-}
-
-static void recv_str(int fd, const char *want)
-{
-    size_t n = strlen(want);
-    char buf[256];
-    CHECK(n < sizeof buf);
-    size_t got = tc_recv(fd, buf, n);
-    buf[got] = '\0';
-    CHECK_EQ(got, n);
-    CHECK_STR(buf, want);
-}
-
 /* ---- echo ---- */
 
 static void t_echo_text(const void *arg)
 {
     struct proc *p = srv_start(arg, NULL);
     int fd = tc_connect(p->port);
-    send_str(fd, "hello\n");
-    recv_str(fd, "hello\n");
-    send_str(fd, "x");
-    recv_str(fd, "x");
+    tc_send_str(fd, "hello\n");
+    tc_recv_str(fd, "hello\n");
+    tc_send_str(fd, "x");
+    tc_recv_str(fd, "x");
     close(fd);
-    expect(p, "client 1 connected from 127.0.0.1:", 1);
-    expect(p, "client 1 disconnected (received 7 bytes)", 1);
+    srv_expect(p, "client 1 connected from 127.0.0.1:", 1);
+    srv_expect(p, "client 1 disconnected (received 7 bytes)", 1);
     srv_stop(p);
     char *out = srv_stdout(p);
     char want[128];
@@ -93,7 +67,7 @@ static void t_echo_binary(const void *arg)
     int fd = tc_connect(p->port);
     tc_echo(fd, data, sizeof data);
     close(fd);
-    expect(p, "client 1 disconnected (received 4096 bytes)", 1);
+    srv_expect(p, "client 1 disconnected (received 4096 bytes)", 1);
     srv_stop(p);
     srv_free(p);
 }
@@ -118,14 +92,14 @@ static void t_half_close(const void *arg)
 {
     struct proc *p = srv_start(arg, NULL);
     int fd = tc_connect(p->port);
-    send_str(fd, "1234567");
+    tc_send_str(fd, "1234567");
     CHECK_EQ(shutdown(fd, SHUT_WR), 0);
-    recv_str(fd, "1234567");
+    tc_recv_str(fd, "1234567");
     size_t extra = 0;
     CHECK(tc_wait_close(fd, MS(5000), &extra) == 1);
     CHECK_EQ(extra, 0);
     close(fd);
-    expect(p, "client 1 disconnected (received 7 bytes)", 1);
+    srv_expect(p, "client 1 disconnected (received 7 bytes)", 1);
     srv_stop(p);
     srv_free(p);
 }
@@ -147,7 +121,7 @@ static void t_concurrent_100(const void *arg)
         CHECK_MSG(memcmp(back, data[i], LEN) == 0, "client %d got another's echo", i);
         close(fds[i]);
     }
-    expect(p, "disconnected (received 3000 bytes)", N);
+    srv_expect(p, "disconnected (received 3000 bytes)", N);
     srv_stop(p);
     CHECK_OUT(p, "served 100 clients, received 300000 bytes");
     srv_free(p);
@@ -160,33 +134,33 @@ static void t_line_mode(const void *arg)
     struct proc *p = srv_start(arg, "-m", "line", "--max-frame", "16", NULL);
     CHECK_OUT(p, "(mode line");
     int fd = tc_connect(p->port);
-    send_str(fd, "hel");
+    tc_send_str(fd, "hel");
     expect_quiet(fd, 200);                 /* no partial line echoed */
-    send_str(fd, "lo\nwor");
-    recv_str(fd, "hello\n");
-    send_str(fd, "ld\n");
-    recv_str(fd, "world\n");
-    send_str(fd, "a\r\nb");
+    tc_send_str(fd, "lo\nwor");
+    tc_recv_str(fd, "hello\n");
+    tc_send_str(fd, "ld\n");
+    tc_recv_str(fd, "world\n");
+    tc_send_str(fd, "a\r\nb");
     tc_send(fd, "\0c\n", 3);
     char buf[8];
     CHECK_EQ(tc_recv(fd, buf, 7), 7);      /* CRLF and NUL kept byte for byte */
     CHECK_MEM(buf, "a\r\nb\0c\n", 7);
-    send_str(fd, "0123456789abcdef\n");    /* exactly --max-frame: fine */
-    recv_str(fd, "0123456789abcdef\n");
-    send_str(fd, "partial");
+    tc_send_str(fd, "0123456789abcdef\n");    /* exactly --max-frame: fine */
+    tc_recv_str(fd, "0123456789abcdef\n");
+    tc_send_str(fd, "partial");
     shutdown(fd, SHUT_WR);
-    recv_str(fd, "partial");               /* a partial line at EOF is echoed */
+    tc_recv_str(fd, "partial");               /* a partial line at EOF is echoed */
     expect_closed(fd, 5000);
     close(fd);
     /* one byte over the limit without a newline closes the connection */
     fd = tc_connect(p->port);
-    send_str(fd, "0123456789abcdef");
+    tc_send_str(fd, "0123456789abcdef");
     expect_quiet(fd, 200);
-    send_str(fd, "g");
+    tc_send_str(fd, "g");
     expect_closed(fd, 5000);
     close(fd);
-    expect(p, "client 2: line exceeds --max-frame 16 bytes", 1);
-    expect(p, "client 2 disconnected (received 17 bytes)", 1);
+    srv_expect(p, "client 2: line exceeds --max-frame 16 bytes", 1);
+    srv_expect(p, "client 2 disconnected (received 17 bytes)", 1);
     srv_stop(p);
     srv_free(p);
 }
@@ -236,12 +210,12 @@ static void t_framed_mode(const void *arg)
     tc_send(fd, "\0\0\x03\xe9", 4);         /* 1001 */
     expect_closed(fd, 5000);
     close(fd);
-    expect(p, "client 2: frame of 1001 bytes exceeds --max-frame 1000", 1);
+    srv_expect(p, "client 2: frame of 1001 bytes exceeds --max-frame 1000", 1);
     fd = tc_connect(p->port);
     tc_send(fd, "\xff\xff\xff\xff", 4);
     expect_closed(fd, 5000);
     close(fd);
-    expect(p, "client 3: frame of 4294967295 bytes exceeds --max-frame 1000", 1);
+    srv_expect(p, "client 3: frame of 4294967295 bytes exceeds --max-frame 1000", 1);
     /* an incomplete frame at EOF is dropped, with a reason */
     fd = tc_connect(p->port);
     tc_send(fd, "\0\0\0\x0a" "abc", 7);
@@ -250,13 +224,13 @@ static void t_framed_mode(const void *arg)
     CHECK(tc_wait_close(fd, MS(5000), &extra) == 1);
     CHECK_EQ(extra, 0);
     close(fd);
-    expect(p, "client 4: incomplete frame at EOF (3 of 10 payload bytes)", 1);
+    srv_expect(p, "client 4: incomplete frame at EOF (3 of 10 payload bytes)", 1);
     fd = tc_connect(p->port);
     tc_send(fd, "\0\0", 2);
     shutdown(fd, SHUT_WR);
     expect_closed(fd, 5000);
     close(fd);
-    expect(p, "client 5: incomplete frame at EOF (2 of 4 header bytes)", 1);
+    srv_expect(p, "client 5: incomplete frame at EOF (2 of 4 header bytes)", 1);
     srv_stop(p);
     srv_free(p);
 }
@@ -279,7 +253,7 @@ static void t_access_log(const void *arg)
         CHECK_EQ(tc_recv(fds[i], back, (size_t)(i + 1) * 10), (i + 1) * 10);
         close(fds[i]);
     }
-    expect(p, "disconnected", N);
+    srv_expect(p, "disconnected", N);
     srv_stop(p);
     FILE *f = fopen(log, "r");
     CHECK(f != NULL);
@@ -308,17 +282,17 @@ static void t_max_clients(const void *arg)
 {
     struct proc *p = srv_start(arg, "-c", "2", NULL);
     int a = tc_connect(p->port), b = tc_connect(p->port);
-    send_str(a, "a");
-    recv_str(a, "a");
-    send_str(b, "b");
-    recv_str(b, "b");
+    tc_send_str(a, "a");
+    tc_recv_str(a, "a");
+    tc_send_str(b, "b");
+    tc_recv_str(b, "b");
     int c = tc_connect(p->port);             /* one too many */
     expect_closed(c, 3000);
     close(c);
-    expect(p, "refused 127.0.0.1:", 1);
-    expect(p, ": at --max-clients 2", 1);
+    srv_expect(p, "refused 127.0.0.1:", 1);
+    srv_expect(p, ": at --max-clients 2", 1);
     close(a);
-    expect(p, "client 1 disconnected", 1);
+    srv_expect(p, "client 1 disconnected", 1);
     /* a seat is free again once the server has seen client 1 go */
     int served = 0;
     for (int tries = 0; tries < MS(50) && !served; tries++) {
@@ -328,13 +302,13 @@ static void t_max_clients(const void *arg)
             served = x == 'd';
         close(d);
         if (!served) {
-            expect(p, "refused", 2 + tries);
+            srv_expect(p, "refused", 2 + tries);
             usleep(20000);                     /* fork_server reaps on SIGCHLD */
         }
     }
     CHECK_MSG(served, "no client served after one of two left");
     close(b);
-    expect(p, "client 3 disconnected", 1);
+    srv_expect(p, "client 3 disconnected", 1);
     srv_stop(p);
     CHECK_OUT(p, "served 3 clients");
     srv_free(p);
@@ -350,8 +324,8 @@ static void t_idle_timeout(const void *arg)
     int closed = 0;
     int64_t closed_at = 0;
     while (sys_now_ms() - t0 < MS(2600)) {
-        send_str(busy, "k");
-        recv_str(busy, "k");
+        tc_send_str(busy, "k");
+        tc_recv_str(busy, "k");
         if (!closed && tc_wait_close(idle, 300, NULL)) {
             closed = 1;
             closed_at = sys_now_ms() - t0;
@@ -363,9 +337,9 @@ static void t_idle_timeout(const void *arg)
     test_log("idle client closed after %lld ms", (long long)closed_at);
     CHECK_INT(closed_at, >=, 950);
     CHECK_INT(closed_at, <=, MS(2500));
-    send_str(busy, "still here");
-    recv_str(busy, "still here");
-    expect(p, "client 1: idle for 1 s (--idle-timeout)", 1);
+    tc_send_str(busy, "still here");
+    tc_recv_str(busy, "still here");
+    srv_expect(p, "client 1: idle for 1 s (--idle-timeout)", 1);
     CHECK_EQ(srv_count(p, "client 2:"), 0);
     close(idle);
     close(busy);
@@ -398,9 +372,9 @@ static void t_sigterm_drain(const void *arg)
 {
     struct proc *p = srv_start(arg, "--drain", "10", NULL);
     int fd = tc_connect(p->port);
-    send_str(fd, "before ");
-    recv_str(fd, "before ");
-    expect(p, "client 1 connected", 1);
+    tc_send_str(fd, "before ");
+    tc_recv_str(fd, "before ");
+    srv_expect(p, "client 1 connected", 1);
     int64_t t0 = sys_now_ms();
     kill(p->pid, SIGTERM);
     int early;
@@ -409,8 +383,8 @@ static void t_sigterm_drain(const void *arg)
     CHECK_MSG(refused >= 0, "still accepting connections after SIGTERM");
     CHECK_INT(refused, <=, MS(500));
     /* the client in flight keeps its echo */
-    send_str(fd, "during drain");
-    recv_str(fd, "during drain");
+    tc_send_str(fd, "during drain");
+    tc_recv_str(fd, "during drain");
     close(fd);
     int st = srv_wait_exit(p, MS(5000));
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
@@ -432,8 +406,8 @@ static void t_drain_expires(const void *arg)
 {
     struct proc *p = srv_start(arg, "--drain", "1", NULL);
     int fd = tc_connect(p->port);
-    send_str(fd, "abc");
-    recv_str(fd, "abc");
+    tc_send_str(fd, "abc");
+    tc_recv_str(fd, "abc");
     int64_t t0 = sys_now_ms();
     kill(p->pid, SIGTERM);
     expect_closed(fd, 4000);
@@ -453,17 +427,17 @@ static void t_sigint_group(const void *arg)
     /* Ctrl-C reaches the server's whole process group (children too) */
     struct proc *p = srv_start(arg, "--drain", "1", NULL);
     int fd = tc_connect(p->port);
-    send_str(fd, "q");
-    recv_str(fd, "q");
+    tc_send_str(fd, "q");
+    tc_recv_str(fd, "q");
     close(fd);
-    expect(p, "client 1 disconnected", 1);
+    srv_expect(p, "client 1 disconnected", 1);
     int busy = tc_connect(p->port);
-    send_str(busy, "z");
-    recv_str(busy, "z");
-    expect(p, "client 2 connected", 1);
+    tc_send_str(busy, "z");
+    tc_recv_str(busy, "z");
+    srv_expect(p, "client 2 connected", 1);
     CHECK_EQ(kill(-p->pid, SIGINT), 0);
-    send_str(busy, "y");                         /* still served while draining */
-    recv_str(busy, "y");
+    tc_send_str(busy, "y");                         /* still served while draining */
+    tc_recv_str(busy, "y");
     expect_closed(busy, 4000);                   /* then cut when --drain ends */
     close(busy);
     int st = srv_wait_exit(p, MS(5000));
@@ -484,8 +458,8 @@ static void t_baseline_500(const void *arg)
     int zombies_seen = 0;
     for (int i = 0; i < 500; i++) {
         int fd = tc_connect(p->port);
-        send_str(fd, "0123456789");
-        recv_str(fd, "0123456789");
+        tc_send_str(fd, "0123456789");
+        tc_recv_str(fd, "0123456789");
         close(fd);
         if (i % 50 == 0) {
             int z;
@@ -493,7 +467,7 @@ static void t_baseline_500(const void *arg)
             zombies_seen += z;
         }
     }
-    expect(p, "disconnected", 500);
+    srv_expect(p, "disconnected", 500);
     /* the lines are printed just before each client's last clean-up */
     int tsan = sanitizer_threads();
     int fds = -1, threads = -1, kids = -1, zombies = 0;
@@ -621,7 +595,7 @@ static void t_netcat(const void *arg)
     int rc = run_cmd(argv, in, out, err, sizeof err, MS(30000));
     CHECK_MSG(rc == 0, "nc exit %d: %s", rc, err);
     CHECK_MSG(same_file(in, out), "nc got back something else");
-    expect(p, "disconnected (received 3145728 bytes)", 1);
+    srv_expect(p, "disconnected (received 3145728 bytes)", 1);
     srv_stop(p);
     srv_free(p);
 }
@@ -715,8 +689,8 @@ static void t_bind_names(const void *arg)
     struct proc *p = srv_start(arg, "-b", "localhost", NULL);
     CHECK_OUT(p, "listening on 127.0.0.1:");   /* numeric, IPv4 first */
     int fd = tc_connect(p->port);
-    send_str(fd, "v4");
-    recv_str(fd, "v4");
+    tc_send_str(fd, "v4");
+    tc_recv_str(fd, "v4");
     close(fd);
     srv_stop(p);
     srv_free(p);
@@ -729,10 +703,10 @@ static void t_bind_names(const void *arg)
     snprintf(want, sizeof want, "listening on [::]:%u", p->port);
     CHECK_OUT(p, want);
     fd = tc_connect(p->port);                      /* IPv4 client, dual-stack */
-    send_str(fd, "dual");
-    recv_str(fd, "dual");
+    tc_send_str(fd, "dual");
+    tc_recv_str(fd, "dual");
     close(fd);
-    expect(p, "client 1 connected from 127.0.0.1:", 1);
+    srv_expect(p, "client 1 connected from 127.0.0.1:", 1);
     srv_stop(p);
     srv_free(p);
 }
