@@ -309,16 +309,18 @@ static void on_accept(void)
         int fd = server_accept(&srv, 1, peer, sizeof peer);
         if (fd < 0)
             return;                                  /* EAGAIN, or paused */
-        if (atomic_load(&srv.st->active) >= (long)srv.o.max_clients) {
+        /* take a seat first: with --workers the count is shared */
+        if (atomic_fetch_add(&srv.st->active, 1) >= (long)srv.o.max_clients) {
+            atomic_fetch_sub(&srv.st->active, 1);
             server_refuse(&srv, fd, peer, NULL);
             continue;
         }
         struct conn *c = fd < max_fds ? calloc(1, sizeof *c) : NULL;
         if (c == NULL) {
+            atomic_fetch_sub(&srv.st->active, 1);
             server_refuse(&srv, fd, peer, fd < max_fds ? "out of memory" : "descriptor table full");
             continue;
         }
-        atomic_fetch_add(&srv.st->active, 1);
         c->fd = fd;
         c->id = stats_number(srv.st);
         c->last_active = now;
