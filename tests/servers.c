@@ -381,7 +381,7 @@ static void t_sigterm_drain(const void *arg)
     int64_t refused = ms_until_refused(p->port, MS(3000), &early);
     test_log("new connections refused %lld ms after SIGTERM", (long long)refused);
     CHECK_MSG(refused >= 0, "still accepting connections after SIGTERM");
-    CHECK_INT(refused, <=, MS(500));
+    CHECK_INT(refused, <=, MS(100));
     /* the client in flight keeps its echo */
     tc_send_str(fd, "during drain");
     tc_recv_str(fd, "during drain");
