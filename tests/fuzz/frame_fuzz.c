@@ -33,18 +33,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2 + NCHUNK)
+    struct fuzz_input f;
+    if (fuzz_parse(data, size, &f) == -1)
         return 0;
-    uint32_t max = data[0] & 0x7fu;
-    if (data[0] & 0x80u)
+    uint32_t max = f.max_byte & 0x7fu;
+    if (f.max_byte & 0x80u)
         max *= 128u;
-    ALLOC_SETUP(data[1]);
-    const uint8_t *chunks = data + 2;
-    const char *in = (const char *)(data + 2 + NCHUNK);
-    size_t n = size - 2 - NCHUNK;
+    const char *in = f.in;
+    size_t n = f.n;
 
     struct frame_dec d;
     frame_dec_init(&d, max);
@@ -53,12 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int closed = 0;
 
     for (size_t c = 0; pos < n && !closed; c++) {
-        size_t k = chunks[c % NCHUNK];
-        if (k == 0 || k > n - pos)
-            k = n - pos;
-        char *buf = malloc(k);
-        CHECK(buf != NULL);
-        memcpy(buf, in + pos, k);
+        size_t k;
+        char *buf = fuzz_chunk(&f, c, pos, &k);
 
         size_t off = 0;
         while (off < k) {

@@ -4,8 +4,10 @@
 #ifndef ECHO_FUZZ_H
 #define ECHO_FUZZ_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CHECK(c)                                                            \
     do {                                                                    \
@@ -43,5 +45,40 @@ void *fuzz_realloc(void *p, size_t n)
 #define ALLOC_FAILED() 0
 #define ALLOC_SETUP(b) ((void)(b))
 #endif
+
+/* An input: byte 0 the limit, byte 1 the allocation to fail, NCHUNK
+ * chunk sizes, then the stream. */
+struct fuzz_input {
+    unsigned max_byte;
+    const uint8_t *chunks;
+    const char *in;
+    size_t n;
+};
+
+static int fuzz_parse(const uint8_t *data, size_t size, struct fuzz_input *f)
+{
+    if (size < 2 + NCHUNK)
+        return -1;
+    f->max_byte = data[0];
+    ALLOC_SETUP(data[1]);
+    f->chunks = data + 2;
+    f->in = (const char *)(data + 2 + NCHUNK);
+    f->n = size - 2 - NCHUNK;
+    return 0;
+}
+
+/* Chunk c of the stream, starting at pos: its size (1..255 from the chunk
+ * bytes, 0 = the rest) in *k, copied into a heap block of exactly that
+ * size so AddressSanitizer catches a read past it.  The caller frees it. */
+static char *fuzz_chunk(const struct fuzz_input *f, size_t c, size_t pos, size_t *k)
+{
+    *k = f->chunks[c % NCHUNK];
+    if (*k == 0 || *k > f->n - pos)
+        *k = f->n - pos;
+    char *buf = malloc(*k);
+    CHECK(buf != NULL);
+    memcpy(buf, f->in + pos, *k);
+    return buf;
+}
 
 #endif
