@@ -181,20 +181,6 @@ static int parse_seconds(const char *s, int64_t *ns)
     return *ns > 0 ? 0 : -1;
 }
 
-/* getopt_long's '?' and ':' as one message naming what was typed. */
-static void getopt_error(int c, char **argv, char *err, size_t errlen)
-{
-    const char *typed = argv[optind - 1];
-    if (c == ':' && strncmp(typed, "--", 2) == 0)
-        snprintf(err, errlen, "option '%s' needs a value", typed);
-    else if (c == ':')
-        snprintf(err, errlen, "option '-%c' needs a value", optopt);
-    else if (optopt == 0 || strncmp(typed, "--", 2) == 0)
-        snprintf(err, errlen, "unrecognized option '%s'", typed);
-    else
-        snprintf(err, errlen, "unrecognized option '-%c'", optopt);
-}
-
 /* One option into cfg; 0, or -1 with err set. */
 static int apply(struct cfg *cfg, int c, const char *arg, char *err, size_t errlen)
 {
@@ -253,11 +239,12 @@ static int apply(struct cfg *cfg, int c, const char *arg, char *err, size_t errl
 static int parse_args(int argc, char **argv, struct cfg *cfg)
 {
     char err[256];
-    int c;
+    int c, prev_optind = optind;
     unsigned long long port;
     *cfg = (struct cfg){.conns = 1, .size = 64, .cpu = -1};
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:s:d:t:qhV", longopts, NULL)) != -1) {
+    for (; (c = getopt_long(argc, argv, ":c:s:d:t:qhV", longopts, NULL)) != -1;
+         prev_optind = optind) {
         if (c == 'h') {
             usage();
             return 0;
@@ -267,7 +254,7 @@ static int parse_args(int argc, char **argv, struct cfg *cfg)
             return 0;
         }
         if (c == '?' || c == ':')
-            getopt_error(c, argv, err, sizeof err);
+            opt_getopt_error(c, argv, prev_optind, err, sizeof err);
         if (c == '?' || c == ':' || apply(cfg, c, optarg, err, sizeof err) == -1)
             goto usage_error;
     }
@@ -346,13 +333,6 @@ struct run {
     atomic_uint done;                  /* workers finished */
     pthread_barrier_t ready, go;
 };
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
-}
 
 /* One line on stderr, built first and written with one write(2). */
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -494,7 +474,7 @@ static void send_msg(struct worker *w, struct conn *c)
     if (c->st != C_BUSY)
         w->live++;
     c->st = C_BUSY;
-    c->t0 = now_ns();
+    c->t0 = sys_now_ns();
     if (c->fd < 0 && churn_open(w, c) == -1)
         return;
     flush(w, c);
@@ -503,7 +483,7 @@ static void send_msg(struct worker *w, struct conn *c)
 /* The whole echo is in and verified: count it (if in time), go on. */
 static void complete(struct worker *w, struct conn *c)
 {
-    int64_t now = now_ns();
+    int64_t now = sys_now_ns();
     int64_t end = atomic_load_explicit(&w->run->end, memory_order_relaxed);
     if (now <= end) {
         hist_add(&w->hist, (uint64_t)(now - c->t0));
@@ -666,7 +646,7 @@ static void worker_loop(struct worker *w)
     int64_t drain_until = 0, now, end;
     int draining = 0;
     while (w->live > 0) {
-        now = now_ns();
+        now = sys_now_ns();
         end = atomic_load_explicit(&w->run->end, memory_order_relaxed);
         if (!draining && now >= end) {
             /* the measured interval is over; SIGINT can no longer move it */
@@ -696,7 +676,7 @@ static void worker_loop(struct worker *w)
     }
     if (!draining) {
         /* every connection finished or failed before the deadline */
-        now = now_ns();
+        now = sys_now_ns();
         end = atomic_load_explicit(&w->run->end, memory_order_relaxed);
         w->t_stop = now < end ? now : end;
     }
@@ -918,7 +898,7 @@ static int64_t run_workers(struct run *r, struct worker *ws, unsigned long nw,
             die("pthread_create: %s", strerror(rc));
     /* the clock starts once every worker is there */
     pthread_barrier_wait(&r->ready);
-    int64_t start = now_ns(), dur = r->cfg->dur_ns;
+    int64_t start = sys_now_ns(), dur = r->cfg->dur_ns;
     if (dur == 0 && r->cfg->stream == 0)
         dur = 5 * NS;
     atomic_store(&r->end, dur > 0 ? start + dur : INT64_MAX);
@@ -926,7 +906,7 @@ static int64_t run_workers(struct run *r, struct worker *ws, unsigned long nw,
     while (atomic_load(&r->done) < nw) {
         struct timespec slice = {0, WAIT_NS};
         if (sigtimedwait(stop, NULL, &slice) > 0) {
-            int64_t now = now_ns();
+            int64_t now = sys_now_ns();
             if (now < atomic_load(&r->end))
                 atomic_store(&r->end, now);
             else

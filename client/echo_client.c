@@ -118,9 +118,10 @@ static int parse_args(int argc, char **argv, int *framed, int *quiet,
         {NULL, 0, NULL, 0},
     };
     unsigned long long num;
-    int c;
+    int c, prev_optind = optind;
+    char err[256];
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "fqhV", longopts, NULL)) != -1) {
+    for (; (c = getopt_long(argc, argv, ":fqhV", longopts, NULL)) != -1; prev_optind = optind) {
         switch (c) {
         case 'f':
             *framed = 1;
@@ -140,12 +141,11 @@ static int parse_args(int argc, char **argv, int *framed, int *quiet,
             return 1;
         default:
             /* a known letter fails only as a long option with a value */
-            if (optopt != 0 && strchr("fqhV", optopt) != NULL)
+            if (optind != prev_optind && optopt != 0 && strchr("fqhV", optopt) != NULL)
                 return usage_error("option '%.*s' takes no value",
                                    (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
-            if (optopt != 0)
-                return usage_error("unrecognized option '-%c'", optopt);
-            return usage_error("unrecognized option '%s'", argv[optind - 1]);
+            opt_getopt_error(c, argv, prev_optind, err, sizeof err);
+            return usage_error("%s", err);
         }
     }
     if (argc - optind > 2)

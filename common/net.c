@@ -21,6 +21,16 @@ static void set_err(char *err, size_t errlen, const char *step,
         snprintf(err, errlen, "%s %s: %s", step, addr, why);
 }
 
+/* err = "STEP ADDR:PORT: strerror(e)" for the address that failed. */
+static void addr_err(char *err, size_t errlen, const char *step, const struct sockaddr *sa,
+                     socklen_t len, int e)
+{
+    char addr[NET_ADDR_MAX];
+    if (net_format_addr(sa, len, addr, sizeof addr) == -1)
+        snprintf(addr, sizeof addr, "?");
+    set_err(err, errlen, step, addr, strerror(e));
+}
+
 static int resolve(const char *host, const char *port, int passive,
                    struct addrinfo **res, char *err, size_t errlen)
 {
@@ -110,10 +120,7 @@ int net_listen(const char *host, const char *port, int reuseport,
             if (fd != -1)
                 break;
             saved = errno;
-            char addr[NET_ADDR_MAX];
-            if (net_format_addr(ai->ai_addr, ai->ai_addrlen, addr, sizeof addr) == -1)
-                snprintf(addr, sizeof addr, "%s:%s", host, port);
-            set_err(err, errlen, "bind", addr, strerror(saved));
+            addr_err(err, errlen, "bind", ai->ai_addr, ai->ai_addrlen, saved);
         }
     }
     freeaddrinfo(res);
@@ -139,11 +146,8 @@ int net_listen_again(int lfd, char *err, size_t errlen)
     ai.ai_addrlen = len;
     int fd = listen_one(&ai, 1);
     if (fd == -1) {
-        char addr[NET_ADDR_MAX];
         int saved = errno;
-        if (net_format_addr(ai.ai_addr, len, addr, sizeof addr) == -1)
-            snprintf(addr, sizeof addr, "?");
-        set_err(err, errlen, "bind", addr, strerror(saved));
+        addr_err(err, errlen, "bind", ai.ai_addr, len, saved);
         errno = saved;
     }
     return fd;
@@ -184,10 +188,7 @@ int net_connect(const char *host, const char *port, char *err, size_t errlen)
             }
         }
         saved = errno;
-        char addr[NET_ADDR_MAX];
-        if (net_format_addr(ai->ai_addr, ai->ai_addrlen, addr, sizeof addr) == -1)
-            snprintf(addr, sizeof addr, "%s:%s", host, port);
-        set_err(err, errlen, "connect", addr, strerror(saved));
+        addr_err(err, errlen, "connect", ai->ai_addr, ai->ai_addrlen, saved);
         if (fd != -1)
             close(fd);
         fd = -1;

@@ -149,15 +149,12 @@ static int apply(struct opts *o, int c, const char *arg, char *err, size_t errle
     }
 }
 
-/* getopt_long's '?' and ':' cases as one message naming what was typed.
- * An error inside a cluster of short options ("-qx") leaves optind where
- * it was (prev_optind); otherwise argv[optind - 1] is what failed. */
-static void getopt_error(int c, char **argv, int prev_optind, char *err, size_t errlen)
+void opt_getopt_error(int c, char **argv, int prev_optind, char *err, size_t errlen)
 {
     const char *typed = argv[optind - 1];
     int is_long = optind != prev_optind && strncmp(typed, "--", 2) == 0;
     if (c == ':' && is_long)
-        snprintf(err, errlen, "option '--%s' needs a value", opt_name(optopt));
+        snprintf(err, errlen, "option '%s' needs a value", typed);
     else if (c == ':')
         snprintf(err, errlen, "option '-%c' needs a value", optopt);
     else if (is_long || optopt == 0)
@@ -184,7 +181,7 @@ enum opt_result opt_parse(int argc, char **argv, enum model model,
     int c, backend_given = 0, workers_given = 0, prev_optind = optind > 0 ? optind : 1;
     while ((c = getopt_long(argc, argv, ":b:p:m:c:t:l:qhV", longopts, NULL)) != -1) {
         if (c == '?' || c == ':') {
-            getopt_error(c, argv, prev_optind, err, errlen);
+            opt_getopt_error(c, argv, prev_optind, err, errlen);
             return OPT_ERROR;
         }
         if (c == 'h')

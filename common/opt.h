@@ -38,6 +38,14 @@ void opt_usage(FILE *out, const char *prog, enum model model, const char *about)
 
 const char *opt_mode_name(enum mode m);
 
+/* The one-line message for getopt_long's '?' or ':' (c), naming what was
+ * typed: "option '-p' needs a value", "unrecognized option '--foo'".
+ * prev_optind is optind before that getopt_long call: an error inside a
+ * cluster of short options ("-qx") leaves optind where it was.  Every
+ * program of the suite uses it, with opterr = 0 and ':' first in its
+ * option string. */
+void opt_getopt_error(int c, char **argv, int prev_optind, char *err, size_t errlen);
+
 /* Parse a whole decimal number in [min, max]: no sign, no spaces, no
  * suffix.  0 or -1. */
 int opt_number(const char *s, unsigned long long min, unsigned long long max,

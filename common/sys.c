@@ -23,9 +23,14 @@ long sys_raise_nofile(long want)
     return (long)rl.rlim_cur;
 }
 
-int64_t sys_now_ms(void)
+int64_t sys_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t sys_now_ms(void)
+{
+    return sys_now_ns() / 1000000;
 }

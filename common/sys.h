@@ -9,7 +9,8 @@
  * may be below want), or -1 with errno. */
 long sys_raise_nofile(long want);
 
-/* Monotonic milliseconds. */
+/* The monotonic clock, in nanoseconds and in milliseconds. */
+int64_t sys_now_ns(void);
 int64_t sys_now_ms(void);
 
 #endif

@@ -442,6 +442,17 @@ size_t tc_recv(int fd, void *buf, size_t n)
     return (size_t)r;
 }
 
+void tc_expect_closed(int fd, int ms)
+{
+    CHECK_MSG(tc_wait_close(fd, ms * slow_factor(), NULL) == 1, "server kept the connection open");
+}
+
+void tc_expect_quiet(int fd, int ms)
+{
+    struct pollfd pfd = {fd, POLLIN, 0};
+    CHECK_MSG(poll(&pfd, 1, ms) == 0, "unexpected data or close");
+}
+
 int tc_wait_close(int fd, int timeout_ms, size_t *extra)
 {
     int64_t deadline = sys_now_ms() + timeout_ms;
@@ -587,7 +598,9 @@ long proc_rss_kb(pid_t pid)
     return status_field(pid, "VmRSS:");
 }
 
-int proc_children(pid_t pid, int *zombies)
+/* The children of pid (of all its threads): up to max into out; the
+ * count found. */
+static int children_of(pid_t pid, pid_t *out, int max)
 {
     char path[96];
     snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
@@ -595,34 +608,62 @@ int proc_children(pid_t pid, int *zombies)
     if (d == NULL)
         return -1;
     int n = 0;
-    if (zombies != NULL)
-        *zombies = 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         if (e->d_name[0] == '.')
             continue;
         char cpath[400];
         snprintf(cpath, sizeof cpath, "/proc/%ld/task/%s/children", (long)pid, e->d_name);
         FILE *f = fopen(cpath, "r");
-        if (f == NULL)
-            continue;
         long child;
-        while (fscanf(f, "%ld", &child) == 1) {
+        while (f != NULL && fscanf(f, "%ld", &child) == 1) {
+            if (n < max)
+                out[n] = (pid_t)child;
             n++;
-            char spath[64], stat[256] = "";
-            snprintf(spath, sizeof spath, "/proc/%ld/stat", child);
-            FILE *s = fopen(spath, "r");
-            if (s != NULL && fgets(stat, sizeof stat, s) != NULL && zombies != NULL) {
-                char *rp = strrchr(stat, ')');
-                if (rp != NULL && rp[1] == ' ' && rp[2] == 'Z')
-                    (*zombies)++;
-            }
-            if (s != NULL)
-                fclose(s);
         }
-        fclose(f);
+        if (f != NULL)
+            fclose(f);
     }
     closedir(d);
     return n;
+}
+
+static int is_zombie(pid_t pid)
+{
+    char path[64], stat[256] = "";
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    int z = 0;
+    if (f != NULL && fgets(stat, sizeof stat, f) != NULL) {
+        const char *rp = strrchr(stat, ')');
+        z = rp != NULL && rp[1] == ' ' && rp[2] == 'Z';
+    }
+    if (f != NULL)
+        fclose(f);
+    return z;
+}
+
+#define MAX_KIDS 4096
+
+int proc_children(pid_t pid, int *zombies)
+{
+    static pid_t kids[MAX_KIDS];
+    int n = children_of(pid, kids, MAX_KIDS);
+    if (zombies != NULL) {
+        *zombies = 0;
+        for (int i = 0; i < n && i < MAX_KIDS; i++)
+            *zombies += is_zombie(kids[i]);
+    }
+    return n;
+}
+
+long proc_tree_rss_kb(pid_t pid)
+{
+    static pid_t kids[MAX_KIDS];
+    long kb = proc_rss_kb(pid);
+    int n = children_of(pid, kids, MAX_KIDS);
+    for (int i = 0; i < n && i < MAX_KIDS; i++)
+        kb += proc_rss_kb(kids[i]);
+    return kb;
 }
 
 /* ---- data ---- */

@@ -114,6 +114,10 @@ size_t tc_recv(int fd, void *buf, size_t n);
 /* 1 if the peer closes (EOF or reset) within timeout_ms, 0 if not;
  * bytes that arrive meanwhile are counted into *extra if not NULL. */
 int tc_wait_close(int fd, int timeout_ms, size_t *extra);
+/* The server closes fd within ms (x slow_factor), or the case fails;
+ * nothing at all arrives on fd within ms, or the case fails. */
+void tc_expect_closed(int fd, int ms);
+void tc_expect_quiet(int fd, int ms);
 /* Send n bytes while reading the echo; fails unless it comes back exact. */
 void tc_echo(int fd, const void *p, size_t n);
 
@@ -130,6 +134,8 @@ int proc_fds(pid_t pid);
 int proc_threads(pid_t pid);
 int proc_children(pid_t pid, int *zombies);
 long proc_rss_kb(pid_t pid);
+/* RSS of pid and its children together (fork_server's clients). */
+long proc_tree_rss_kb(pid_t pid);
 
 /* Fill p with n bytes that differ by seed. */
 void fill_pattern(void *p, size_t n, unsigned seed);

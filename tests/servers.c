@@ -21,19 +21,6 @@
 
 #define MS(x) ((x) * slow_factor())
 
-/* Expect the connection to be closed by the server within ms. */
-static void expect_closed(int fd, int ms)
-{
-    CHECK_MSG(tc_wait_close(fd, MS(ms), NULL) == 1, "server kept the connection open");
-}
-
-/* Nothing arrives on fd within ms. */
-static void expect_quiet(int fd, int ms)
-{
-    struct pollfd pfd = {fd, POLLIN, 0};
-    CHECK_MSG(poll(&pfd, 1, ms) == 0, "unexpected data or close");
-}
-
 /* ---- echo ---- */
 
 static void t_echo_text(const void *arg)
@@ -135,7 +122,7 @@ static void t_line_mode(const void *arg)
     CHECK_OUT(p, "(mode line");
     int fd = tc_connect(p->port);
     tc_send_str(fd, "hel");
-    expect_quiet(fd, 200);                 /* no partial line echoed */
+    tc_expect_quiet(fd, 200);                 /* no partial line echoed */
     tc_send_str(fd, "lo\nwor");
     tc_recv_str(fd, "hello\n");
     tc_send_str(fd, "ld\n");
@@ -150,14 +137,14 @@ static void t_line_mode(const void *arg)
     tc_send_str(fd, "partial");
     shutdown(fd, SHUT_WR);
     tc_recv_str(fd, "partial");               /* a partial line at EOF is echoed */
-    expect_closed(fd, 5000);
+    tc_expect_closed(fd, 5000);
     close(fd);
     /* one byte over the limit without a newline closes the connection */
     fd = tc_connect(p->port);
     tc_send_str(fd, "0123456789abcdef");
-    expect_quiet(fd, 200);
+    tc_expect_quiet(fd, 200);
     tc_send_str(fd, "g");
-    expect_closed(fd, 5000);
+    tc_expect_closed(fd, 5000);
     close(fd);
     srv_expect(p, "client 2: line exceeds --max-frame 16 bytes", 1);
     srv_expect(p, "client 2 disconnected (received 17 bytes)", 1);
@@ -181,9 +168,9 @@ static void t_framed_mode(const void *arg)
     char f[2048], back[2048];
     size_t n = frame(f, "hello", 5);
     tc_send(fd, f, 2);                      /* split inside the header */
-    expect_quiet(fd, 100);
+    tc_expect_quiet(fd, 100);
     tc_send(fd, f + 2, 4);
-    expect_quiet(fd, 100);
+    tc_expect_quiet(fd, 100);
     tc_send(fd, f + 6, n - 6);
     CHECK_EQ(tc_recv(fd, back, n), n);
     CHECK_MEM(back, f, n);
@@ -208,12 +195,12 @@ static void t_framed_mode(const void *arg)
     /* over the limit: closed on the header alone */
     fd = tc_connect(p->port);
     tc_send(fd, "\0\0\x03\xe9", 4);         /* 1001 */
-    expect_closed(fd, 5000);
+    tc_expect_closed(fd, 5000);
     close(fd);
     srv_expect(p, "client 2: frame of 1001 bytes exceeds --max-frame 1000", 1);
     fd = tc_connect(p->port);
     tc_send(fd, "\xff\xff\xff\xff", 4);
-    expect_closed(fd, 5000);
+    tc_expect_closed(fd, 5000);
     close(fd);
     srv_expect(p, "client 3: frame of 4294967295 bytes exceeds --max-frame 1000", 1);
     /* an incomplete frame at EOF is dropped, with a reason */
@@ -228,7 +215,7 @@ static void t_framed_mode(const void *arg)
     fd = tc_connect(p->port);
     tc_send(fd, "\0\0", 2);
     shutdown(fd, SHUT_WR);
-    expect_closed(fd, 5000);
+    tc_expect_closed(fd, 5000);
     close(fd);
     srv_expect(p, "client 5: incomplete frame at EOF (2 of 4 header bytes)", 1);
     srv_stop(p);
@@ -287,7 +274,7 @@ static void t_max_clients(const void *arg)
     tc_send_str(b, "b");
     tc_recv_str(b, "b");
     int c = tc_connect(p->port);             /* one too many */
-    expect_closed(c, 3000);
+    tc_expect_closed(c, 3000);
     close(c);
     srv_expect(p, "refused 127.0.0.1:", 1);
     srv_expect(p, ": at --max-clients 2", 1);
@@ -410,7 +397,7 @@ static void t_drain_expires(const void *arg)
     tc_recv_str(fd, "abc");
     int64_t t0 = sys_now_ms();
     kill(p->pid, SIGTERM);
-    expect_closed(fd, 4000);
+    tc_expect_closed(fd, 4000);
     int64_t cut = sys_now_ms() - t0;
     test_log("cut off %lld ms after SIGTERM", (long long)cut);
     CHECK_INT(cut, >=, 900);
@@ -438,7 +425,7 @@ static void t_sigint_group(const void *arg)
     CHECK_EQ(kill(-p->pid, SIGINT), 0);
     tc_send_str(busy, "y");                         /* still served while draining */
     tc_recv_str(busy, "y");
-    expect_closed(busy, 4000);                   /* then cut when --drain ends */
+    tc_expect_closed(busy, 4000);                   /* then cut when --drain ends */
     close(busy);
     int st = srv_wait_exit(p, MS(5000));
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -492,25 +479,10 @@ static void t_baseline_500(const void *arg)
     srv_free(p);
 }
 
-/* RSS of the server, with its children (fork_server) counted in. */
-static long server_rss_kb(struct proc *p)
-{
-    long kb = proc_rss_kb(p->pid);
-    char path[96];
-    snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", (long)p->pid, (long)p->pid);
-    FILE *f = fopen(path, "r");
-    long child;
-    while (f != NULL && fscanf(f, "%ld", &child) == 1)
-        kb += proc_rss_kb((pid_t)child);
-    if (f != NULL)
-        fclose(f);
-    return kb;
-}
-
 static void t_never_reads(const void *arg)
 {
     struct proc *p = srv_start(arg, "-q", NULL);
-    long rss0 = server_rss_kb(p);
+    long rss0 = proc_tree_rss_kb(p->pid);
     size_t total = (size_t)100 << 20, chunk = 1 << 20;
     char *data = malloc(chunk), *back = malloc(chunk);
     CHECK(data != NULL && back != NULL);
@@ -531,7 +503,7 @@ static void t_never_reads(const void *arg)
             poll(&pfd, 1, 100);
         }
     }
-    long rss = server_rss_kb(p);
+    long rss = proc_tree_rss_kb(p->pid);
     test_log("stalled after %zu MiB sent unread; server RSS %ld -> %ld KiB", sent >> 20, rss0, rss);
     CHECK_MSG(sent < total, "the server took 100 MiB without the client reading");
     if (rss_meaningful())

@@ -104,6 +104,7 @@ static void t_opt_errors(const void *arg)
         {MODEL_THREAD, {"--port"}, "option '--port' needs a value"},
         {MODEL_THREAD, {"--mode", "foo"}, "invalid --mode 'foo'"},
         {MODEL_THREAD, {"-x"}, "unrecognized option '-x'"},
+        {MODEL_THREAD, {"--quiet", "-qx"}, "unrecognized option '-x'"},   /* in a cluster */
         {MODEL_THREAD, {"--frobnicate"}, "unrecognized option '--frobnicate'"},
         {MODEL_THREAD, {"--quiet=1"}, "unrecognized option '--quiet=1'"},
         {MODEL_THREAD, {"-c", "0"}, "invalid --max-clients '0'"},
