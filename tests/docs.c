@@ -65,7 +65,7 @@ static char *with_port(const char *s, const char *port)
 static const struct kind *kind_named(const char *bin)
 {
     for (size_t i = 0; i < nkinds; i++)
-        if (strcmp(kinds[i].bin, bin) == 0)
+        if (strcmp(kinds[i].bin, bin) == 0 && kind_is_plain(&kinds[i]))
             return &kinds[i];   /* select_server: the poll backend, its default */
     test_fail(__FILE__, __LINE__, "README names an unknown server '%s'", bin);
 }

@@ -35,6 +35,11 @@ const struct kind kinds[] = {
 };
 const size_t nkinds = sizeof kinds / sizeof kinds[0];
 
+int kind_is_plain(const struct kind *k)
+{
+    return k->extra[0] == NULL && (k->backend == NULL || strcmp(k->backend, "poll") == 0);
+}
+
 const char *bin_path(const char *name, char *buf, size_t len)
 {
     const char *dir = getenv("BIN_DIR");
@@ -202,6 +207,8 @@ struct proc *srv_startv(const struct kind *k, const struct spawn_opts *so,
         argv[n++] = "--backend";
         argv[n++] = k->backend;
     }
+    for (int i = 0; i < 3 && k->extra[i] != NULL; i++)
+        argv[n++] = k->extra[i];
     for (int i = 0; args != NULL && args[i] != NULL && n < 63; i++)
         argv[n++] = args[i];
     argv[n] = NULL;

@@ -9,13 +9,19 @@
 
 #include "common/opt.h"
 
-/* One server under test: a binary and, for select_server, a backend. */
+/* One server under test: a binary and, for select_server, a backend;
+ * variants of a model (a pool, a pre-forked set) add their options. */
 struct kind {
     const char *label;      /* "select_server/epoll" */
     const char *bin;        /* "select_server" */
     const char *backend;    /* NULL, or "poll" / "select" / "epoll" */
     enum model model;
+    const char *extra[3];   /* the variant's options, NULL-terminated */
 };
+
+/* The plain binary (no variant options): the one cases about the binary
+ * itself (--help, bad options) run against. */
+int kind_is_plain(const struct kind *k);
 
 extern const struct kind kinds[];
 extern const size_t nkinds;

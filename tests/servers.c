@@ -717,7 +717,7 @@ void server_tests(void)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             test_addf(cases[i].fn, &kinds[k], cases[i].timeout * slow_factor(), 0, "%s: %s",
                       kinds[k].label, cases[i].name);
-        if (kinds[k].backend == NULL || strcmp(kinds[k].backend, "poll") == 0)
+        if (kind_is_plain(&kinds[k]))
             test_addf(t_cli, &kinds[k], 30, 0, "%s: bad options, --help, -V, bad log",
                       kinds[k].bin);
     }
