@@ -27,11 +27,11 @@
 extern char **environ;
 
 const struct kind kinds[] = {
-    {"fork_server", "fork_server", NULL, MODEL_FORK},
-    {"thread_server", "thread_server", NULL, MODEL_THREAD},
-    {"select_server/poll", "select_server", "poll", MODEL_SELECT},
-    {"select_server/select", "select_server", "select", MODEL_SELECT},
-    {"select_server/epoll", "select_server", "epoll", MODEL_SELECT},
+    {"fork_server", "fork_server", NULL, MODEL_FORK, {NULL}},
+    {"thread_server", "thread_server", NULL, MODEL_THREAD, {NULL}},
+    {"select_server/poll", "select_server", "poll", MODEL_SELECT, {NULL}},
+    {"select_server/select", "select_server", "select", MODEL_SELECT, {NULL}},
+    {"select_server/epoll", "select_server", "epoll", MODEL_SELECT, {NULL}},
 };
 const size_t nkinds = sizeof kinds / sizeof kinds[0];
 
