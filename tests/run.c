@@ -262,6 +262,7 @@ int main(int argc, char **argv)
     int slow = env_slow != NULL && strcmp(env_slow, "0") != 0 && *env_slow != '\0';
 
     unit_tests();
+    uring_tests();
     server_tests();
     client_tests();
     model_tests();
