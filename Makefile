@@ -57,12 +57,15 @@ LIB_SRC = common/net.c common/io.c common/opt.c common/log.c common/sig.c \
           framing/frame.c framing/line.c
 EV_SRC  = select_server/ev_loop.c select_server/ev_poll.c \
           select_server/ev_select.c select_server/ev_epoll.c select_server/uring.c
+# select_server's own modules beyond the event-loop backends
+SEL_SRC = select_server/conn.c
 TEST_SRC = $(wildcard tests/*.c)
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 EV_OBJ   = $(EV_SRC:%.c=$(BUILD)/%.o)
+SEL_OBJ  = $(SEL_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
-ALL_OBJ  = $(LIB_OBJ) $(EV_OBJ) $(TEST_OBJ) \
+ALL_OBJ  = $(LIB_OBJ) $(EV_OBJ) $(SEL_OBJ) $(TEST_OBJ) \
            $(BUILD)/fork_server/fork_server.o \
            $(BUILD)/thread_server/thread_server.o \
            $(BUILD)/select_server/select_server.o \
@@ -87,7 +90,7 @@ $(BUILD)/libecho.a: $(LIB_OBJ)
 
 bin/fork_server: $(BUILD)/fork_server/fork_server.o $(BUILD)/libecho.a
 bin/thread_server: $(BUILD)/thread_server/thread_server.o $(BUILD)/libecho.a
-bin/select_server: $(BUILD)/select_server/select_server.o $(EV_OBJ) $(BUILD)/libecho.a
+bin/select_server: $(BUILD)/select_server/select_server.o $(SEL_OBJ) $(EV_OBJ) $(BUILD)/libecho.a
 bin/echo_client: $(BUILD)/client/echo_client.o $(BUILD)/libecho.a
 bin/echo_bench: $(BUILD)/bench/echo_bench.o $(BUILD)/bench/hist.o $(BUILD)/libecho.a
 $(BINS):

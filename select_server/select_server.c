@@ -50,6 +50,7 @@
 #include "common/server.h"
 #include "common/sig.h"
 #include "common/sys.h"
+#include "select_server/conn.h"
 #include "select_server/ev.h"
 
 #define SCRATCH_SIZE (64 * 1024)   /* one read, shared by every client */
@@ -57,92 +58,22 @@
 #define ACCEPTS_PER_TURN 256       /* others get their turn too */
 #define WORKER_GRACE_MS 2000
 
-enum { CONN_READ_EOF = 1, CONN_CLOSE_ASAP = 2 };
-
-struct conn {
-    int fd;
-    unsigned flags;
-    uint64_t id;
-    uint64_t bytes;               /* received */
-    int64_t last_active;          /* ms */
-    struct conn *prev, *next;     /* all clients, least recently active first */
-    struct conn *dead_next;       /* CONN_CLOSE_ASAP: closed at the end of the turn */
-    char *reason;                 /* why the server ends it, or NULL */
-    struct buf out;               /* replies or chat lines not yet written */
-    struct proto proto;           /* decoder state; chat uses its line decoder */
-};
-
 static struct server srv;
+static struct conns cs;           /* the clients, the clock, the drain */
 static struct ev_loop *loop;
 static struct conn **by_fd;       /* conn of each descriptor */
 static int max_fds;
-static struct conn *head, *tail, *dead;
-static size_t nconns;
-static int64_t now;               /* ms, read once per turn */
-static int draining;
-static int64_t drain_deadline;
 static size_t out_max;            /* hard cap of a client's buffer */
 static char scratch[SCRATCH_SIZE];
 
-/* ---- a client's bookkeeping ---- */
-
-static void list_unlink(struct conn *c)
-{
-    *(c->prev ? &c->prev->next : &head) = c->next;
-    *(c->next ? &c->next->prev : &tail) = c->prev;
-    c->prev = c->next = NULL;
-}
-
-static void list_append(struct conn *c)
-{
-    c->prev = tail;
-    c->next = NULL;
-    *(tail ? &tail->next : &head) = c;
-    tail = c;
-}
-
-/* Something was read or written: the client moves to the end of the
- * idle order. */
-static void touch(struct conn *c)
-{
-    c->last_active = now;
-    if (srv.o.idle_timeout > 0 && c != tail) {
-        list_unlink(c);
-        list_append(c);
-    }
-}
-
-static void set_reason(struct conn *c, const char *why)
-{
-    if (c->reason == NULL && why != NULL)
-        c->reason = strdup(why);
-}
+/* ---- a client's bookkeeping (the rest is in conn.c) ---- */
 
 static void conn_close(struct conn *c)
 {
-    log_client_end(c->id, c->bytes, c->reason, srv.access_fd);
-    atomic_fetch_add(&srv.st->bytes, c->bytes);
-    atomic_fetch_sub(&srv.st->active, 1);
+    conn_end(&cs, c);
     ev_loop_set(loop, c->fd, 0);
-    close(c->fd);
     by_fd[c->fd] = NULL;
-    list_unlink(c);
-    nconns--;
-    buf_free(&c->out);
-    proto_free(&c->proto);
-    free(c->reason);
-    free(c);
-}
-
-/* End c later in this turn (others may be iterating over the list). */
-static void conn_kill(struct conn *c, const char *why)
-{
-    if (c->flags & CONN_CLOSE_ASAP)
-        return;
-    set_reason(c, why);
-    c->flags |= CONN_CLOSE_ASAP;
-    c->dead_next = dead;
-    dead = c;
+    conn_free(c);
 }
 
 /* What c waits for: EV_WRITE while anything is queued, EV_READ unless
@@ -165,7 +96,7 @@ static int conn_update(struct conn *c)
         return -1;
     }
     if (ev_loop_set(loop, c->fd, conn_mask(c)) == -1) {
-        set_reason(c, strerror(errno));
+        conn_set_reason(c, strerror(errno));
         conn_close(c);
         return -1;
     }
@@ -182,7 +113,7 @@ static int conn_flush(struct conn *c)
         return -1;
     if (put > 0) {
         buf_consume(&c->out, put);
-        touch(c);
+        conn_touch(&cs, c);
     }
     return 0;
 }
@@ -196,12 +127,12 @@ static int conn_send(void *ctx, const char *p, size_t n)
         if (io_write(c->fd, p, n, &put) == IO_ERR)
             return -1;
         if (put > 0)
-            touch(c);
+            conn_touch(&cs, c);
         p += put;
         n -= put;
     }
     if (n > 0 && buf_append(&c->out, p, n, out_max) == -1) {
-        set_reason(c, "out of memory for its replies");
+        conn_set_reason(c, "out of memory for its replies");
         return -1;
     }
     return 0;
@@ -214,15 +145,15 @@ static int conn_send(void *ctx, const char *p, size_t n)
 static void broadcast(struct conn *c, const char *line, size_t len)
 {
     size_t bound = chat_queue_max(srv.o.max_frame);
-    for (struct conn *t = head; t != NULL; t = t->next) {
+    for (struct conn *t = cs.head; t != NULL; t = t->next) {
         if (t == c || (t->flags & (CONN_CLOSE_ASAP | CONN_READ_EOF)))
             continue;
         if (chat_enqueue(&t->out, bound, c->id, line, len) == -1) {
             char why[96];
             snprintf(why, sizeof why, "chat queue over %zu bytes (not reading fast enough)", bound);
-            conn_kill(t, why);
+            conn_kill(&cs, t, why);
         } else if (conn_flush(t) == -1 || ev_loop_set(loop, t->fd, conn_mask(t)) == -1) {
-            conn_kill(t, NULL);
+            conn_kill(&cs, t, NULL);
         }
     }
 }
@@ -241,7 +172,7 @@ static int chat_input(struct conn *c, const char *p, size_t n)
         } else if (st != LINE_MORE) {
             char why[96];
             snprintf(why, sizeof why, "line exceeds --max-frame %" PRIu32 " bytes", srv.o.max_frame);
-            set_reason(c, st == LINE_TOO_BIG ? why : "out of memory for a line");
+            conn_set_reason(c, st == LINE_TOO_BIG ? why : "out of memory for a line");
             return -1;
         }
         p += used;
@@ -278,7 +209,7 @@ static void on_readable(struct conn *c)
         }
     } else {
         c->bytes += n;
-        touch(c);
+        conn_touch(&cs, c);
         if (srv.o.mode == MODE_CHAT)
             fault = chat_input(c, scratch, n) == -1;
         else if (proto_feed(&c->proto, scratch, n, conn_send, c, why, sizeof why) != PROTO_OK)
@@ -286,7 +217,7 @@ static void on_readable(struct conn *c)
     }
     if (fault) {
         if (why[0] != '\0')
-            set_reason(c, why);
+            conn_set_reason(c, why);
         c->flags |= CONN_READ_EOF;                   /* flush the replies owed, then close */
     }
     conn_update(c);
@@ -309,26 +240,11 @@ static void on_accept(void)
         int fd = server_accept(&srv, 1, peer, sizeof peer);
         if (fd < 0)
             return;                                  /* EAGAIN, or paused */
-        /* take a seat first: with --workers the count is shared */
-        if (atomic_fetch_add(&srv.st->active, 1) >= (long)srv.o.max_clients) {
-            atomic_fetch_sub(&srv.st->active, 1);
-            server_refuse(&srv, fd, peer, NULL);
+        struct conn *c = conn_accept(&cs, fd, peer, sizeof *c,
+                                     fd < max_fds ? NULL : "descriptor table full");
+        if (c == NULL)
             continue;
-        }
-        struct conn *c = fd < max_fds ? calloc(1, sizeof *c) : NULL;
-        if (c == NULL) {
-            atomic_fetch_sub(&srv.st->active, 1);
-            server_refuse(&srv, fd, peer, fd < max_fds ? "out of memory" : "descriptor table full");
-            continue;
-        }
-        c->fd = fd;
-        c->id = stats_number(srv.st);
-        c->last_active = now;
-        proto_init(&c->proto, srv.o.mode, srv.o.max_frame);
         by_fd[fd] = c;
-        list_append(c);
-        nconns++;
-        log_client_start(c->id, peer);
         if (ev_loop_set(loop, fd, EV_READ) == -1) {
             char why[128];
             if (errno == ERANGE)
@@ -336,7 +252,7 @@ static void on_accept(void)
                          "backend (use --backend poll or epoll)", fd, FD_SETSIZE);
             else
                 snprintf(why, sizeof why, "event loop: %s", strerror(errno));
-            set_reason(c, why);
+            conn_set_reason(c, why);
             conn_close(c);
         }
     }
@@ -346,73 +262,30 @@ static void on_accept(void)
 
 static void start_drain(void)
 {
-    draining = 1;
+    cs.draining = 1;
     ev_loop_set(loop, srv.lfd, 0);
     server_close_listener(&srv);                    /* new connects are refused */
-    drain_deadline = now + (int64_t)srv.o.drain * 1000;
-}
-
-/* Idle clients are at the head of the list; the drain has a deadline. */
-static void expire(void)
-{
-    int64_t idle_ms = (int64_t)srv.o.idle_timeout * 1000;
-    while (idle_ms > 0 && head != NULL && now - head->last_active >= idle_ms) {
-        char why[64];
-        snprintf(why, sizeof why, "idle for %u s (--idle-timeout)", srv.o.idle_timeout);
-        set_reason(head, why);
-        conn_close(head);
-    }
-    if (draining && now >= drain_deadline) {
-        char why[64];
-        snprintf(why, sizeof why, "drain time of %u s ran out", srv.o.drain);
-        while (head != NULL) {
-            set_reason(head, why);
-            conn_close(head);
-        }
-    }
-}
-
-/* How long the loop may sleep: until the next timer, if any. */
-static int next_timeout(void)
-{
-    int64_t t = -1;
-    if (srv.o.idle_timeout > 0 && head != NULL)
-        t = head->last_active + (int64_t)srv.o.idle_timeout * 1000 - now;
-    if (draining && (t < 0 || drain_deadline - now < t))
-        t = drain_deadline - now;
-    int paused = draining ? -1 : server_paused_ms(&srv);
-    if (paused >= 0 && (t < 0 || paused < t))
-        t = paused;
-    return t < 0 ? -1 : (int)(t > 0 ? t : 0);
-}
-
-static void reap_dead(void)
-{
-    while (dead != NULL) {
-        struct conn *c = dead;
-        dead = c->dead_next;
-        conn_close(c);
-    }
+    cs.drain_deadline = cs.now + (int64_t)srv.o.drain * 1000;
 }
 
 static void run_loop(void)
 {
     for (;;) {
-        now = sys_now_ms();
-        if (sig_stop && !draining)
+        cs.now = sys_now_ms();
+        if (sig_stop && !cs.draining)
             start_drain();
-        expire();
-        if (draining && nconns == 0)
+        conns_expire(&cs, conn_close);
+        if (cs.draining && cs.n == 0)
             return;
         /* the listener sleeps while accept is paused after EMFILE */
-        if (!draining)
+        if (!cs.draining)
             ev_loop_set(loop, srv.lfd, server_paused_ms(&srv) < 0 ? EV_READ : 0);
-        int n = ev_loop_wait(loop, next_timeout());
+        int n = ev_loop_wait(loop, conns_next_timeout(&cs));
         if (n == -1) {
             log_warn("event loop:");
             return;
         }
-        now = sys_now_ms();
+        cs.now = sys_now_ms();
         int accept_ready = 0;
         for (int i = 0; i < n; i++) {
             int fd;
@@ -431,8 +304,8 @@ static void run_loop(void)
                     on_readable(by_fd[fd]);
             }
         }
-        reap_dead();
-        if (accept_ready && !draining)
+        conns_reap(&cs, conn_close);
+        if (accept_ready && !cs.draining)
             on_accept();
     }
 }
@@ -445,6 +318,7 @@ static int serve(const struct ev_backend *backend, int worker)
     max_fds = (int)(limit > 0 && limit < want ? limit : want);
     size_t line_bound = srv.o.mode == MODE_CHAT ? chat_queue_max(srv.o.max_frame) : 0;
     out_max = line_bound > 0 ? line_bound : (size_t)OUT_BOUND + SCRATCH_SIZE + srv.o.max_frame;
+    conns_init(&cs, &srv);
     by_fd = calloc((size_t)max_fds, sizeof(struct conn *));
     loop = by_fd != NULL ? ev_loop_new(backend, max_fds) : NULL;
     if (loop == NULL || ev_loop_set(loop, srv.sigfd, EV_READ) == -1 ||
@@ -455,8 +329,8 @@ static int serve(const struct ev_backend *backend, int worker)
     if (!worker)
         server_announce(&srv);
     run_loop();
-    while (head != NULL)
-        conn_close(head);
+    while (cs.head != NULL)
+        conn_close(cs.head);
     ev_loop_free(loop);
     free(by_fd);
     return 0;
