@@ -58,7 +58,7 @@ LIB_SRC = common/net.c common/io.c common/opt.c common/log.c common/sig.c \
 EV_SRC  = select_server/ev_loop.c select_server/ev_poll.c \
           select_server/ev_select.c select_server/ev_epoll.c select_server/uring.c
 # select_server's own modules beyond the event-loop backends
-SEL_SRC = select_server/conn.c
+SEL_SRC = select_server/conn.c select_server/loop_uring.c
 TEST_SRC = $(wildcard tests/*.c)
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)

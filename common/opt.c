@@ -126,13 +126,13 @@ static int apply(struct opts *o, int c, const char *arg, char *err, size_t errle
         return 0;
     case OPT_BACKEND:
         if (strcmp(arg, "poll") != 0 && strcmp(arg, "select") != 0 &&
-            strcmp(arg, "epoll") != 0) {
-            snprintf(err, errlen, "invalid --backend '%s' (expected poll, select or epoll)", arg);
+            strcmp(arg, "epoll") != 0 && strcmp(arg, "uring") != 0) {
+            snprintf(err, errlen, "invalid --backend '%s' (expected poll, select, epoll or uring)", arg);
             return -1;
         }
 #ifndef __linux__
-        if (strcmp(arg, "epoll") == 0) {
-            snprintf(err, errlen, "invalid --backend 'epoll' (Linux only; use poll or select)");
+        if (strcmp(arg, "epoll") == 0 || strcmp(arg, "uring") == 0) {
+            snprintf(err, errlen, "invalid --backend '%s' (Linux only; use poll or select)", arg);
             return -1;
         }
 #endif
@@ -229,7 +229,7 @@ void opt_usage(FILE *out, const char *prog, enum model model, const char *about)
         prog, model == MODEL_FORK ? " or framed" : ", framed or chat");
     if (model == MODEL_SELECT)
         fprintf(out,
-            "      --backend NAME      event loop: poll, select or epoll (default poll)\n"
+            "      --backend NAME      event loop: poll, select, epoll or uring (default poll)\n"
             "      --workers N         processes, each with its own event loop, sharing\n"
             "                          the port (default 1)\n");
     fprintf(out,

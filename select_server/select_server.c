@@ -52,6 +52,8 @@
 #include "common/sys.h"
 #include "select_server/conn.h"
 #include "select_server/ev.h"
+#include "select_server/loop_uring.h"
+#include "select_server/uring.h"
 
 #define SCRATCH_SIZE (64 * 1024)   /* one read, shared by every client */
 #define OUT_BOUND (64 * 1024)      /* unsent bytes at which reading stops */
@@ -310,9 +312,12 @@ static void run_loop(void)
     }
 }
 
-/* One event loop over srv.lfd, until the drain ends. */
+/* One event loop over srv.lfd, until the drain ends (backend NULL: the
+ * completion loop, loop_uring.c). */
 static int serve(const struct ev_backend *backend, int worker)
 {
+    if (backend == NULL)
+        return uring_serve(&srv, worker);
     long limit = sys_raise_nofile(0);
     long want = (long)srv.o.max_clients + 2 * SERVER_FD_RESERVE;
     max_fds = (int)(limit > 0 && limit < want ? limit : want);
@@ -420,7 +425,12 @@ int main(int argc, char **argv)
     if (server_start(&srv, argc, argv, MODEL_SELECT, about, SIG_WATCH_CHILD, &code) == -1)
         return code;
     const struct ev_backend *backend = ev_backend_find(srv.o.backend);
-    if (backend == NULL) {                   /* opt_parse knows the names */
+    char why[256];
+    if (strcmp(srv.o.backend, "uring") == 0 && uring_probe(why, sizeof why) == -1) {
+        log_warn("io_uring unavailable: %s; use --backend epoll or poll", why);
+        return 1;
+    }
+    if (backend == NULL && strcmp(srv.o.backend, "uring") != 0) {   /* opt_parse knows the names */
         log_warn("no %s backend", srv.o.backend);
         return 1;
     }

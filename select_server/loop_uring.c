@@ -1,0 +1,564 @@
+/* loop_uring: select_server --backend uring, the completion model.
+ *
+ * The readiness loop (select_server.c) asks "which sockets are ready?"
+ * and then makes one read or write system call per ready socket.  This
+ * loop instead hands the kernel the I/O itself and collects the results:
+ *   accept     one multishot ACCEPT: a completion per new client, no
+ *              resubmission (re-armed when an error such as EMFILE ends it)
+ *   receive    one multishot RECV per client, IOSQE_BUFFER_SELECT: the
+ *              kernel picks a buffer from a shared ring only when data
+ *              arrives, so an idle client holds no buffer at all; the
+ *              buffer goes back to the ring as soon as proto.c has made
+ *              its replies
+ *   send       replies collect in the client's out buffer; one SEND per
+ *              client in flight, submitted once per loop turn, so the
+ *              replies of many reads go out together
+ *   signals    a multishot POLL on the self-pipe
+ *   timers     the wait itself times out (IORING_ENTER_EXT_ARG)
+ * and one io_uring_enter per turn submits everything queued and reaps
+ * every completion ready: a busy server makes far fewer system calls than
+ * it serves messages.
+ *
+ * A send's bytes must stay put until it completes, so while one is in
+ * flight new replies go to a second buffer (more), which becomes out when
+ * out is sent.  Backpressure: a client with OUT_BOUND bytes unsent has its
+ * receive cancelled and re-armed only once it drains.  Ending a client
+ * cancels what it has in flight; its memory and descriptor go when the
+ * last of those completes (user_data points at it until then). */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/chat.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "common/sig.h"
+#include "common/sys.h"
+#include "select_server/conn.h"
+#include "select_server/loop_uring.h"
+#include "select_server/uring.h"
+
+#define OUT_BOUND (64 * 1024)     /* unsent bytes at which receiving stops */
+#define RING_SQES 1024
+#define RING_CQES 16384           /* room for a burst from thousands of clients */
+#define NBUFS 256                 /* provided receive buffers, shared by all */
+#define BUF_SIZE 4096
+#define BUF_GROUP 1
+#define ACCEPTS_PER_TURN 256
+
+/* What a completion is about: the low bits of user_data (a struct uconn
+ * is at least 8-aligned, so the rest is its address). */
+enum { T_ACCEPT = 1, T_LISTEN, T_SIGNAL, T_RECV, T_SEND, T_CANCEL, T_MASK = 7 };
+
+/* State beyond struct conn: what is in flight. */
+enum { U_RECV = 1, U_SEND = 2, U_RECV_CANCEL = 4, U_ENDED = 8, U_DIRTY = 16 };
+
+struct uconn {
+    struct conn c;                /* first: conn.c knows only this part */
+    unsigned st;                  /* U_* */
+    struct buf more;              /* replies made while a send is in flight */
+    struct uconn *dirty_next;     /* U_DIRTY: look at it before the next wait */
+};
+
+static struct server *srv;
+static struct conns cs;
+static struct uring ring;
+static struct uring_bufs bufs;
+static int accept_armed, signal_armed;
+static int accept_polled;         /* after an accept error: wait for POLLIN first */
+static struct uconn *dirty;
+static struct conn *zombies;      /* ended, with requests still in flight */
+static size_t out_max;            /* hard cap of each of a client's buffers */
+
+/* ---- submissions ---- */
+
+/* An SQE, handing the full ring over first if need be. */
+static struct io_uring_sqe *sqe_get(void)
+{
+    struct io_uring_sqe *sqe = uring_sqe(&ring);
+    while (sqe == NULL) {
+        if (uring_submit(&ring, 0, 0) == -1 && errno != EINTR && errno != EAGAIN &&
+            errno != EBUSY)
+            log_warn("io_uring_enter:");
+        sqe = uring_sqe(&ring);
+    }
+    return sqe;
+}
+
+static uint64_t tag(struct uconn *u, unsigned t)
+{
+    return (uint64_t)(uintptr_t)u | t;
+}
+
+static void submit_cancel(uint64_t target)
+{
+    struct io_uring_sqe *sqe = sqe_get();
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->fd = -1;
+    sqe->addr = target;
+    sqe->user_data = T_CANCEL;
+}
+
+static void arm_recv(struct uconn *u)
+{
+    struct io_uring_sqe *sqe = sqe_get();
+    sqe->opcode = IORING_OP_RECV;
+    sqe->fd = u->c.fd;
+    sqe->ioprio = IORING_RECV_MULTISHOT;
+    sqe->flags = IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BUF_GROUP;
+    sqe->user_data = tag(u, T_RECV);
+    u->st |= U_RECV;
+    u->st &= ~(unsigned)U_RECV_CANCEL;
+}
+
+static void submit_send(struct uconn *u)
+{
+    struct io_uring_sqe *sqe = sqe_get();
+    sqe->opcode = IORING_OP_SEND;
+    sqe->fd = u->c.fd;
+    sqe->addr = (uint64_t)(uintptr_t)buf_head(&u->c.out);
+    sqe->len = (uint32_t)buf_len(&u->c.out);
+    sqe->msg_flags = MSG_NOSIGNAL;
+    sqe->user_data = tag(u, T_SEND);
+    u->st |= U_SEND;
+}
+
+/* Normally one multishot accept.  Out of descriptors, accept fails at
+ * once whether or not a client is waiting, so re-arming it would spin:
+ * then wait for the listener to be readable and accept by hand until
+ * descriptors are free again. */
+static void arm_accept(void)
+{
+    if (accept_armed || cs.draining || srv->lfd < 0 || server_paused_ms(srv) >= 0)
+        return;
+    struct io_uring_sqe *sqe = sqe_get();
+    sqe->fd = srv->lfd;
+    if (accept_polled) {
+        sqe->opcode = IORING_OP_POLL_ADD;
+        sqe->poll32_events = POLLIN;
+        sqe->user_data = T_LISTEN;
+    } else {
+        sqe->opcode = IORING_OP_ACCEPT;
+        sqe->ioprio = IORING_ACCEPT_MULTISHOT;
+        sqe->accept_flags = SOCK_CLOEXEC;
+        sqe->user_data = T_ACCEPT;
+    }
+    accept_armed = 1;
+}
+
+static void arm_signal(void)
+{
+    if (signal_armed)
+        return;
+    struct io_uring_sqe *sqe = sqe_get();
+    sqe->opcode = IORING_OP_POLL_ADD;
+    sqe->fd = srv->sigfd;
+    sqe->len = IORING_POLL_ADD_MULTI;
+    sqe->poll32_events = POLLIN;
+    sqe->user_data = T_SIGNAL;
+    signal_armed = 1;
+}
+
+/* ---- a client's state ---- */
+
+static void mark_dirty(struct uconn *u)
+{
+    if (u->st & U_DIRTY)
+        return;
+    u->st |= U_DIRTY;
+    u->dirty_next = dirty;
+    dirty = u;
+}
+
+static size_t unsent(const struct uconn *u)
+{
+    return buf_len(&u->c.out) + buf_len(&u->more);
+}
+
+/* The client is over: account for it now, cancel what it has in flight;
+ * it is freed once nothing is (see flush_dirty). */
+static void u_close(struct conn *c)
+{
+    struct uconn *u = (struct uconn *)c;
+    if (u->st & U_ENDED)
+        return;
+    conn_end(&cs, c);
+    u->st |= U_ENDED;
+    c->next = zombies;                               /* off the client list: on this one */
+    if (zombies != NULL)
+        zombies->prev = c;
+    zombies = c;
+    if ((u->st & U_RECV) && !(u->st & U_RECV_CANCEL))
+        submit_cancel(tag(u, T_RECV));
+    if (u->st & U_SEND)
+        submit_cancel(tag(u, T_SEND));
+    mark_dirty(u);
+}
+
+/* Nothing names an ended client any more: let it go. */
+static void u_free(struct uconn *u)
+{
+    struct conn *c = &u->c;
+    *(c->prev != NULL ? &c->prev->next : &zombies) = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    buf_free(&u->more);
+    conn_free(c);
+}
+
+/* Stop receiving (EOF, a protocol fault, backpressure). */
+static void stop_recv(struct uconn *u)
+{
+    if ((u->st & U_RECV) && !(u->st & U_RECV_CANCEL)) {
+        submit_cancel(tag(u, T_RECV));
+        u->st |= U_RECV_CANCEL;
+    }
+}
+
+/* What a live client needs now, as conn_update in select_server.c:
+ * close it when all owed is sent after EOF, else send what is queued and
+ * receive unless it sent EOF or has OUT_BOUND unsent. */
+static void u_update(struct uconn *u)
+{
+    struct conn *c = &u->c;
+    if (!(u->st & U_SEND) && buf_len(&c->out) == 0 && buf_len(&u->more) > 0) {
+        struct buf t = c->out;                       /* out is empty: more goes next */
+        c->out = u->more;
+        u->more = t;
+    }
+    if ((c->flags & CONN_READ_EOF) && unsent(u) == 0 && !(u->st & U_SEND)) {
+        u_close(c);                                  /* all owed is sent: done */
+        return;
+    }
+    if (!(u->st & U_SEND) && buf_len(&c->out) > 0)
+        submit_send(u);
+    if (c->flags & CONN_READ_EOF || unsent(u) >= OUT_BOUND)
+        stop_recv(u);
+    else if (!(u->st & U_RECV))
+        arm_recv(u);
+}
+
+/* Before the next wait: send, re-arm, or free each client touched this
+ * turn. */
+static void flush_dirty(void)
+{
+    while (dirty != NULL) {
+        struct uconn *u = dirty;
+        dirty = u->dirty_next;
+        u->st &= ~(unsigned)U_DIRTY;
+        if (!(u->st & U_ENDED)) {
+            u_update(u);
+        } else if (!(u->st & (U_RECV | U_SEND))) {
+            u_free(u);
+        }
+    }
+}
+
+/* proto's emit: queue replies; the turn's end sends them. */
+static int u_emit(void *ctx, const char *p, size_t n)
+{
+    struct uconn *u = ctx;
+    struct buf *q = (u->st & U_SEND) ? &u->more : &u->c.out;
+    if (buf_append(q, p, n, out_max) == -1) {
+        conn_set_reason(&u->c, "out of memory for its replies");
+        return -1;
+    }
+    mark_dirty(u);
+    return 0;
+}
+
+/* ---- chat ---- */
+
+/* Queue a line from c for every other client; a client whose queue would
+ * pass its bound is disconnected instead. */
+static void broadcast(struct conn *c, const char *line, size_t len)
+{
+    size_t bound = chat_queue_max(srv->o.max_frame);
+    for (struct conn *t = cs.head; t != NULL; t = t->next) {
+        struct uconn *u = (struct uconn *)t;
+        if (t == c || (t->flags & (CONN_CLOSE_ASAP | CONN_READ_EOF)))
+            continue;
+        /* out and more together stay within the bound */
+        struct buf *q = (u->st & U_SEND) ? &u->more : &t->out;
+        size_t other = unsent(u) - buf_len(q);
+        if (other > bound || chat_enqueue(q, bound - other, c->id, line, len) == -1) {
+            char why[96];
+            snprintf(why, sizeof why, "chat queue over %zu bytes (not reading fast enough)", bound);
+            conn_kill(&cs, t, why);
+        } else {
+            mark_dirty(u);
+        }
+    }
+}
+
+/* Chat input: every whole line goes to the others. */
+static int chat_input(struct conn *c, const char *p, size_t n, char *why, size_t wlen)
+{
+    struct line_dec *d = &c->proto.dec.line;
+    while (n > 0) {
+        enum line_status st;
+        size_t used = line_dec_feed(d, p, n, &st);
+        if (st == LINE_READY) {
+            size_t len;
+            const char *msg = line_dec_msg(d, &len);
+            broadcast(c, msg, len);
+        } else if (st != LINE_MORE) {
+            if (st == LINE_TOO_BIG)
+                snprintf(why, wlen, "line exceeds --max-frame %" PRIu32 " bytes", srv->o.max_frame);
+            else
+                snprintf(why, wlen, "out of memory for a line");
+            return -1;
+        }
+        p += used;
+        n -= used;
+    }
+    return 0;
+}
+
+/* ---- completions ---- */
+
+/* n > 0 bytes received into p, or EOF (n == 0). */
+static void on_data(struct uconn *u, const char *p, size_t n)
+{
+    struct conn *c = &u->c;
+    char why[160] = "";
+    int fault;
+    if (n == 0) {
+        c->flags |= CONN_READ_EOF;                   /* send what is owed, then close */
+        if (srv->o.mode == MODE_CHAT) {
+            fault = 0;
+            if (line_dec_flush(&c->proto.dec.line)) {
+                const char *msg = line_dec_msg(&c->proto.dec.line, &n);
+                broadcast(c, msg, n);
+            }
+        } else {
+            fault = proto_eof(&c->proto, u_emit, u, why, sizeof why) != PROTO_OK;
+        }
+    } else {
+        c->bytes += n;
+        conn_touch(&cs, c);
+        if (srv->o.mode == MODE_CHAT)
+            fault = chat_input(c, p, n, why, sizeof why) == -1;
+        else
+            fault = proto_feed(&c->proto, p, n, u_emit, u, why, sizeof why) != PROTO_OK;
+    }
+    if (fault) {
+        if (why[0] != '\0')
+            conn_set_reason(c, why);
+        c->flags |= CONN_READ_EOF;                   /* flush the replies owed, then close */
+    }
+    mark_dirty(u);
+}
+
+static void on_recv(struct uconn *u, const struct io_uring_cqe *cqe)
+{
+    if (!(cqe->flags & IORING_CQE_F_MORE))
+        u->st &= ~(unsigned)(U_RECV | U_RECV_CANCEL); /* this receive is over */
+    int live = !(u->st & U_ENDED) && !(u->c.flags & CONN_READ_EOF);
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+        unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+        if (live && cqe->res > 0)
+            on_data(u, uring_buf(&bufs, bid), (size_t)cqe->res);
+        uring_bufs_put(&bufs, bid);                  /* copied out: the ring has it back */
+    } else if (live && cqe->res == 0) {
+        on_data(u, NULL, 0);
+    } else if (live && cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED) {
+        u_close(&u->c);                              /* reset: just gone */
+    }
+    mark_dirty(u);                                   /* re-arm, or free */
+}
+
+static void on_send(struct uconn *u, const struct io_uring_cqe *cqe)
+{
+    u->st &= ~(unsigned)U_SEND;
+    if (!(u->st & U_ENDED)) {
+        if (cqe->res < 0) {
+            u_close(&u->c);                          /* EPIPE, reset: gone */
+        } else if (cqe->res > 0) {
+            buf_consume(&u->c.out, (size_t)cqe->res);
+            conn_touch(&cs, &u->c);
+        }
+    }
+    mark_dirty(u);
+}
+
+static void new_client(int fd, const char *peer)
+{
+    char text[NET_ADDR_MAX] = "?";
+    if (peer == NULL && !srv->o.quiet) {             /* multishot accept brings no address */
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+            (void)net_format_addr((struct sockaddr *)&ss, len, text, sizeof text);
+    }
+    struct conn *c = conn_accept(&cs, fd, peer != NULL ? peer : text, sizeof(struct uconn), NULL);
+    if (c != NULL)
+        mark_dirty((struct uconn *)c);
+}
+
+/* The listener is readable after an accept error: accept by hand, where
+ * server_accept sheds or pauses as the readiness loop does.  Once a
+ * client is accepted again, the multishot accept comes back. */
+static void accept_by_hand(void)
+{
+    char peer[NET_ADDR_MAX];
+    for (int i = 0; i < ACCEPTS_PER_TURN && !cs.draining; i++) {
+        int fd = server_accept(srv, 0, peer, sizeof peer);
+        if (fd < 0)
+            return;
+        accept_polled = 0;
+        new_client(fd, peer);
+    }
+}
+
+static void on_accept(const struct io_uring_cqe *cqe)
+{
+    if (!(cqe->flags & IORING_CQE_F_MORE))
+        accept_armed = 0;
+    if (cqe->res >= 0 && cs.draining)
+        close(cqe->res);                             /* accepted as the drain began */
+    else if (cqe->res >= 0)
+        new_client(cqe->res, NULL);
+    else if (cqe->res != -ECANCELED && !cs.draining)
+        accept_polled = 1;                           /* EMFILE and the like */
+}
+
+static void on_cqe(const struct io_uring_cqe *cqe)
+{
+    struct uconn *u = (struct uconn *)(uintptr_t)(cqe->user_data & ~(uint64_t)T_MASK);
+    switch (cqe->user_data & T_MASK) {
+    case T_ACCEPT:
+        on_accept(cqe);
+        break;
+    case T_LISTEN:
+        accept_armed = 0;
+        if (cqe->res > 0 && !cs.draining)
+            accept_by_hand();
+        break;
+    case T_SIGNAL:
+        if (!(cqe->flags & IORING_CQE_F_MORE))
+            signal_armed = 0;
+        sig_drain(srv->sigfd);
+        break;
+    case T_RECV:
+        on_recv(u, cqe);
+        break;
+    case T_SEND:
+        on_send(u, cqe);
+        break;
+    default:
+        break;                                       /* a cancel's own result */
+    }
+}
+
+/* ---- the loop ---- */
+
+static void start_drain(void)
+{
+    cs.draining = 1;
+    if (accept_armed)
+        submit_cancel(accept_polled ? T_LISTEN : T_ACCEPT);
+    server_close_listener(srv);                      /* new connects are refused */
+    cs.drain_deadline = cs.now + (int64_t)srv->o.drain * 1000;
+}
+
+/* Submit this turn's requests, sleep until something completes (or
+ * timeout_ms), then handle every completion ready.  -1 on a ring error. */
+static int turn(int timeout_ms)
+{
+    if (uring_submit(&ring, 1, timeout_ms) == -1 && errno != EINTR && errno != ETIME &&
+        errno != EAGAIN && errno != EBUSY) {
+        log_warn("io_uring_enter:");
+        return -1;
+    }
+    cs.now = sys_now_ms();
+    unsigned head, n = uring_cq_ready(&ring, &head);
+    for (unsigned i = 0; i < n; i++)
+        on_cqe(uring_cqe_at(&ring, head + i));
+    uring_cq_advance(&ring, n);
+    conns_reap(&cs, u_close);
+    return 0;
+}
+
+static void run_loop(void)
+{
+    for (;;) {
+        cs.now = sys_now_ms();
+        if (sig_stop && !cs.draining)
+            start_drain();
+        conns_expire(&cs, u_close);
+        flush_dirty();
+        if (cs.draining && cs.n == 0)
+            return;
+        arm_accept();
+        arm_signal();
+        if (turn(conns_next_timeout(&cs)) == -1)
+            return;
+    }
+}
+
+/* Cancel everything and wait (a moment at most) until nothing is in
+ * flight: a request holds its socket open, so without this the listener
+ * could outlive the process for a moment (a restart would find the port
+ * in use) and clients would see their close late. */
+static void quiesce(void)
+{
+    while (cs.head != NULL)
+        u_close(cs.head);
+    if (accept_armed)
+        submit_cancel(accept_polled ? T_LISTEN : T_ACCEPT);
+    if (signal_armed)
+        submit_cancel(T_SIGNAL);
+    int64_t deadline = sys_now_ms() + 1000;
+    for (;;) {
+        flush_dirty();
+        if ((!accept_armed && !signal_armed && zombies == NULL) || sys_now_ms() >= deadline)
+            return;
+        if (turn(100) == -1)
+            return;
+    }
+}
+
+int uring_serve(struct server *s, int worker)
+{
+    char err[256];
+    srv = s;
+    conns_init(&cs, srv);
+    size_t line_bound = srv->o.mode == MODE_CHAT ? chat_queue_max(srv->o.max_frame) : 0;
+    /* what one turn of receives can add on top of the bound (the kernel
+     * may fill every provided buffer before we see the first) */
+    out_max = line_bound > 0 ? line_bound
+                             : (size_t)OUT_BOUND + (size_t)NBUFS * BUF_SIZE + srv->o.max_frame;
+    if (uring_init(&ring, RING_SQES, RING_CQES, err, sizeof err) == -1) {
+        log_warn("io_uring unavailable: %s; use --backend epoll or poll", err);
+        return 1;
+    }
+    if (uring_bufs_init(&ring, &bufs, BUF_GROUP, NBUFS, BUF_SIZE, err, sizeof err) == -1) {
+        log_warn("io_uring unavailable: %s; use --backend epoll or poll", err);
+        uring_free(&ring);
+        return 1;
+    }
+    /* accepted sockets inherit TCP_NODELAY from the listener on Linux:
+     * one call here instead of one per client */
+    int on = 1;
+    (void)setsockopt(srv->lfd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    if (!worker)
+        server_announce(srv);
+    run_loop();
+    quiesce();
+    /* closing the ring cancels whatever is still in flight */
+    uring_free(&ring);
+    uring_bufs_free(NULL, &bufs);
+    dirty = NULL;
+    while (zombies != NULL)
+        u_free((struct uconn *)zombies);
+    return 0;
+}

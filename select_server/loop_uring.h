@@ -1,0 +1,13 @@
+/* loop_uring: select_server's completion loop (--backend uring). */
+#ifndef ECHO_LOOP_URING_H
+#define ECHO_LOOP_URING_H
+
+#include "common/server.h"
+
+/* Serve srv->lfd with one io_uring until the drain ends, as serve() does
+ * with an ev_loop: same protocol, limits, status lines and shutdown.
+ * worker: a --workers process (the parent prints the listening line).
+ * Returns 0, or 1 if the ring could not be set up (reported). */
+int uring_serve(struct server *srv, int worker);
+
+#endif
