@@ -1,8 +1,11 @@
 /* uring: the ring module itself (select_server/uring.c), without a
  * server: a NOP round trip, a read of a pipe, many completions reaped in
- * one batch, a multishot receive into provided buffers.  Each case skips
- * with the probe's reason where the kernel refuses io_uring. */
+ * one batch, a multishot receive into provided buffers; each skips with
+ * the probe's reason where the kernel refuses io_uring.  And
+ * select_server --backend uring where io_uring is refused (the fault
+ * shim makes io_uring_setup fail): a clear exit. */
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 #include <unistd.h>
 
 #include "select_server/uring.h"
+#include "tests/harness.h"
 #include "tests/test.h"
 
 static void need_uring(struct uring *r, unsigned entries)
@@ -168,6 +172,38 @@ static void t_multishot_bufs(const void *arg)
     uring_free(&r);
 }
 
+/* Where io_uring is refused (kernel.io_uring_disabled, seccomp, no
+ * io_uring at all; simulated by the fault shim): exit 1 at start with
+ * one line naming the cause and the alternatives, and no listening line. */
+static void t_unavailable(const void *arg)
+{
+    const char *err = arg;
+    if (getenv("TEST_WRAPPER") != NULL && *getenv("TEST_WRAPPER") != '\0')
+        test_skip("LD_PRELOAD is not for valgrind");
+    char bin[256], env[64];
+    snprintf(env, sizeof env, "FAULT_URING_SETUP=%s", err);
+    const char *argv[] = {bin_path("select_server", bin, sizeof bin), "-p", "0", "--backend",
+                          "uring", NULL};
+    struct spawn_opts so = {.env = {fault_shim_preload(), env,
+                                    "ASAN_OPTIONS=verify_asan_link_order=0", NULL}};
+    struct proc *p = proc_spawn(argv, &so);
+    int st = srv_wait_exit(p, 10000);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ(WEXITSTATUS(st), 1);
+    char *out = srv_stdout(p), *e = srv_stderr(p);
+    CHECK_STR(out, "");
+    const char *want = strcmp(err, "ENOSYS") == 0 ? "io_uring_setup: Function not implemented"
+                                                  : "io_uring_setup: Operation not permitted";
+    CHECK_HAS(e, "select_server: io_uring unavailable: ");
+    CHECK_HAS(e, want);
+    CHECK_HAS(e, "; use --backend epoll or poll\n");
+    CHECK_MSG(strchr(e, '\n') == e + strlen(e) - 1, "more than one line: %s", e);
+    test_log("%s", e);
+    free(out);
+    free(e);
+    srv_free(p);
+}
+
 void uring_tests(void)
 {
     test_add("unit: uring: NOP round trip", t_nop, NULL, 10, 0);
@@ -177,4 +213,9 @@ void uring_tests(void)
              NULL, 10, 0);
     test_add("unit: uring: multishot receive into provided buffers until EOF",
              t_multishot_bufs, NULL, 10, 0);
+    test_add("select_server/uring: io_uring_setup refused (EPERM, as with "
+             "kernel.io_uring_disabled): exit 1, one line with the cause and the alternatives",
+             t_unavailable, "EPERM", 20, 0);
+    test_add("select_server/uring: no io_uring (ENOSYS): exit 1, one line with the cause and "
+             "the alternatives", t_unavailable, "ENOSYS", 20, 0);
 }
