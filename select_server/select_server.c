@@ -209,8 +209,10 @@ static int conn_send(void *ctx, const char *p, size_t n)
 
 /* ---- chat ---- */
 
-/* Queue a line from c for every other client and try to send it now.  A
- * client whose queue would pass its bound is disconnected instead. */
+/* Queue a line from c for every other client; each one's EV_WRITE sends
+ * it (on_writable), as Redis does.  Nothing here writes or touches, so
+ * the activity-ordered list stays as it is while it is walked.  A client
+ * whose queue would pass its bound is disconnected instead. */
 static void broadcast(struct conn *c, const char *line, size_t len)
 {
     size_t bound = chat_queue_max(srv.o.max_frame);
@@ -221,7 +223,8 @@ static void broadcast(struct conn *c, const char *line, size_t len)
             char why[96];
             snprintf(why, sizeof why, "chat queue over %zu bytes (not reading fast enough)", bound);
             conn_kill(t, why);
-        } else if (conn_flush(t) == -1 || ev_loop_set(loop, t->fd, conn_mask(t)) == -1) {
+        } else if (ev_loop_set(loop, t->fd, conn_mask(t)) == -1) {
+            set_reason(t, strerror(errno));
             conn_kill(t, NULL);
         }
     }
