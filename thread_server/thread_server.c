@@ -387,9 +387,8 @@ int main(int argc, char **argv)
     snprintf(about, sizeof about,
              "Model: one POSIX thread per connection, each with a %zu KiB stack\n"
              "(set explicitly: glibc's default is 8 MiB, musl's 128 KiB).\n"
-             "Chat: at most %d KiB (or one --max-frame line) waits for a client;\n"
-             "a client that falls further behind is disconnected.\n",
-             STACK_SIZE / 1024, CHAT_QUEUE_MAX / 1024);
+             CHAT_HELP,
+             STACK_SIZE / 1024);
     int code;
     if (server_start(&srv, argc, argv, MODEL_THREAD, about, 0, &code) == -1)
         return code;
