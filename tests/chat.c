@@ -134,7 +134,11 @@ static void *read_lines(void *arg)
         }
         for (ssize_t i = 0; i < n; i++, r->got++) {
             size_t at = r->got % per;
-            char expect = at < hl ? head[at] : at < per - 1 ? 'x' : '\n';
+            char expect = '\n';
+            if (at < hl)
+                expect = head[at];
+            else if (at < per - 1)
+                expect = 'x';
             if (buf[i] != expect) {
                 snprintf(r->bad, sizeof r->bad, "byte %zu is 0x%02x, not 0x%02x", r->got,
                          (unsigned char)buf[i], (unsigned char)expect);
