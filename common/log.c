@@ -169,10 +169,14 @@ static void sink_write(int i, int fd, const char *line, size_t n, int wait_ms)
     int saved = errno;
     pthread_mutex_lock(&lock);
     unsigned long lost = sink_line(i, fd, line, n, wait_ms);
-    pthread_mutex_unlock(&lock);
     /* the access log's format has no room for a notice: say it on stderr */
-    if (lost > 0 && i == SINK_ACCESS)
-        log_warn("access log: %lu lines dropped: its reader could not keep up", lost);
+    if (lost > 0 && i == SINK_ACCESS) {
+        char note[LINE_MAX_LEN];
+        int len = snprintf(note, sizeof note, "%s: access log: %lu lines dropped: its reader "
+                           "could not keep up\n", log_prog, lost);
+        (void)sink_line(SINK_ERR, STDERR_FILENO, note, (size_t)len, 0);
+    }
+    pthread_mutex_unlock(&lock);
     errno = saved;
 }
 
