@@ -28,7 +28,10 @@
  * --workers N: N processes, each with its own listener on the same port
  * (SO_REUSEPORT) and its own loop; the kernel spreads connections over
  * them, so the suite can use every core (nginx's model).  The parent only
- * waits and prints the totals, which the workers keep in shared memory. */
+ * supervises (common/kids.c: a worker that dies is reported and replaced,
+ * its seats given back) and prints the totals, which the workers keep in
+ * shared memory.  Chat needs one client list: chat with --workers is
+ * refused. */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -83,6 +86,8 @@ static int64_t now;               /* ms, read once per turn */
 static int draining;
 static int64_t drain_deadline;
 static size_t out_max;            /* hard cap of a client's buffer */
+static struct stats_own *me;      /* a worker's share of the counters, or NULL */
+static int is_worker;              /* this process is a --workers worker */
 static char scratch[SCRATCH_SIZE];
 
 /* ---- a client's bookkeeping ---- */
@@ -122,8 +127,10 @@ static void set_reason(struct conn *c, const char *why)
 static void conn_close(struct conn *c)
 {
     log_client_end(c->id, c->bytes, c->reason, srv.access_fd);
+    if (me != NULL)
+        atomic_fetch_sub(&me->bytes, c->bytes);
     atomic_fetch_add(&srv.st->bytes, c->bytes);
-    atomic_fetch_sub(&srv.st->active, 1);
+    stats_seat_give(srv.st, me);
     ev_loop_set(loop, c->fd, 0);
     close(c->fd);
     by_fd[c->fd] = NULL;
@@ -260,6 +267,8 @@ static void on_readable(struct conn *c)
         }
     } else {
         c->bytes += n;
+        if (me != NULL)
+            atomic_fetch_add_explicit(&me->bytes, n, memory_order_relaxed);
         touch(c);
         if (srv.o.mode == MODE_CHAT)
             fault = chat_feed(&c->chat, scratch, n, broadcast, c, why, sizeof why) == -1;
@@ -292,14 +301,13 @@ static void on_accept(void)
         if (fd < 0)
             return;                                  /* EAGAIN, or paused */
         /* take a seat first: with --workers the count is shared */
-        if (atomic_fetch_add(&srv.st->active, 1) >= (long)srv.o.max_clients) {
-            atomic_fetch_sub(&srv.st->active, 1);
+        if (stats_seat_take(srv.st, me, srv.o.max_clients) == -1) {
             server_refuse(&srv, fd, peer, NULL);
             continue;
         }
         struct conn *c = fd < max_fds ? calloc(1, sizeof *c) : NULL;
         if (c == NULL) {
-            atomic_fetch_sub(&srv.st->active, 1);
+            stats_seat_give(srv.st, me);
             server_refuse(&srv, fd, peer, fd < max_fds ? "out of memory" : "descriptor table full");
             continue;
         }
@@ -332,7 +340,8 @@ static void start_drain(void)
     draining = 1;
     ev_loop_set(loop, srv.lfd, 0);
     server_close_listener(&srv);                    /* new connects are refused */
-    drain_deadline = now + (int64_t)srv.o.drain * 1000;
+    /* a worker's clients are counted in the master's line */
+    drain_deadline = server_drain_begin(&srv, is_worker ? 0 : (long)nconns);
 }
 
 /* Idle clients are at the head of the list; the drain has a deadline. */
@@ -345,7 +354,7 @@ static void expire(void)
         set_reason(head, why);
         conn_close(head);
     }
-    if (draining && now >= drain_deadline) {
+    if (draining && server_drain_over(drain_deadline)) {
         char why[64];
         snprintf(why, sizeof why, "drain time of %u s ran out", srv.o.drain);
         while (head != NULL) {
@@ -446,74 +455,126 @@ static int serve(const struct ev_backend *backend, int worker)
 }
 
 /* --workers N: N copies of the loop, each on its own listener. */
+struct workers {
+    const struct ev_backend *backend;
+    struct kids *kids;
+    int *lfds;                  /* kept by the master for replacements */
+    unsigned n;
+};
+
+/* kids_supervise's start: the worker for slot, on lfds[slot]. */
+static pid_t start_worker(size_t slot, void *ctx)
+{
+    struct workers *w = ctx;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    /* the worker: its own listener, its own self-pipe, its own share */
+    for (unsigned k = 0; k < w->n; k++)
+        if (k != slot)
+            close(w->lfds[k]);
+    srv.lfd = w->lfds[slot];
+    me = &w->kids->kid[slot].own;
+    is_worker = 1;
+    sig_close();
+    sig_handle(SIGCHLD, SIG_DFL, 0);
+    srv.sigfd = sig_setup(0);
+    int rc = srv.sigfd < 0 || kids_child_init(parent) == -1 ? 1 : serve(w->backend, 1);
+    server_close_listener(&srv);
+    sig_close();
+    if (srv.access_fd >= 0)
+        close(srv.access_fd);
+    if (srv.reserve_fd >= 0)
+        close(srv.reserve_fd);
+    _exit(rc);
+}
+
 static int run_workers(const struct ev_backend *backend)
 {
-    unsigned n = srv.o.workers;
-    int *lfds = calloc(n, sizeof *lfds);
-    struct kids *workers = kids_new(n, "worker");
-    if (lfds == NULL || workers == NULL) {
+    struct workers w = {backend, kids_new(srv.o.workers, "worker", srv.st),
+                        calloc(srv.o.workers, sizeof(int)), srv.o.workers};
+    if (w.lfds == NULL || w.kids == NULL) {
         log_warn("workers:");
-        free(lfds);
-        kids_free(workers);
+        free(w.lfds);
+        kids_free(w.kids);
         return 1;
     }
-    lfds[0] = srv.lfd;
-    for (unsigned i = 1; i < n; i++) {
+    w.lfds[0] = srv.lfd;
+    for (unsigned i = 1; i < w.n; i++) {
         char err[256];
-        if ((lfds[i] = net_listen_again(srv.lfd, err, sizeof err)) == -1) {
+        if ((w.lfds[i] = net_listen_again(srv.lfd, err, sizeof err)) == -1) {
             log_warn("worker %u: %s", i + 1, err);
             while (--i > 0)
-                close(lfds[i]);
-            free(lfds);
-            kids_free(workers);
+                close(w.lfds[i]);
+            free(w.lfds);
+            kids_free(w.kids);
             return 1;
         }
     }
-    for (unsigned i = 0; i < n; i++) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            /* the worker: its own listener and its own self-pipe */
-            for (unsigned k = 0; k < n; k++)
-                if (k != i)
-                    close(lfds[k]);
-            srv.lfd = lfds[i];
-            free(lfds);
-            kids_free(workers);
-            sig_close();
-            sig_handle(SIGCHLD, SIG_DFL, 0);
-            srv.sigfd = sig_setup(0);
-            int rc = srv.sigfd < 0 ? 1 : serve(backend, 1);
-            server_close_listener(&srv);
-            sig_close();
-            if (srv.access_fd >= 0)
-                close(srv.access_fd);
-            if (srv.reserve_fd >= 0)
-                close(srv.reserve_fd);
-            _exit(rc);
-        }
-        if (pid == -1)
-            log_warn("fork worker %u:", i + 1);
-        else
-            kids_add(workers, pid);
-    }
     server_announce(&srv);
-    /* the parent keeps no listener: when the workers close theirs, the
-     * kernel refuses new connections at once */
-    for (unsigned i = 0; i < n; i++)
-        close(lfds[i]);
-    srv.lfd = -1;
-    free(lfds);
-    while (!sig_stop && workers->n > 0) {
-        struct pollfd pfd = {.fd = srv.sigfd, .events = POLLIN};
-        if (poll(&pfd, 1, -1) > 0)
-            sig_drain(srv.sigfd);
-        kids_reap(workers);
+    srv.lfd = -1;              /* the master never accepts */
+    kids_supervise(w.kids, start_worker, &w);
+    while (!sig_stop && w.kids->n > 0) {
+        if (server_wait(&srv, 0) < 0)
+            break;
+        kids_reap(w.kids);
     }
-    kids_stop(workers, SIGTERM, srv.sigfd,
-              sys_now_ms() + (int64_t)srv.o.drain * 1000 + WORKER_GRACE_MS);
-    kids_free(workers);
+    /* the master's copies go; the workers close theirs as they drain,
+     * and then the kernel refuses new connections */
+    for (unsigned i = 0; i < w.n; i++)
+        close(w.lfds[i]);
+    free(w.lfds);
+    int rc = 0;
+    if (w.kids->n == 0) {
+        log_warn("every worker is gone; stopping");
+        rc = 1;
+    }
+    int64_t deadline = server_drain_begin(&srv, rc == 0 ? atomic_load(&srv.st->active) : 0);
+    kids_stop(w.kids, SIGTERM, srv.sigfd, deadline + WORKER_GRACE_MS);
+    kids_free(w.kids);
+    return rc;
+}
+
+static const char *const backends[] = {"poll", "select", "epoll", "uring", NULL};
+
+static int set_backend(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+    int i = opt_choice("backend", arg, backends, err, errlen);
+    if (i < 0)
+        return -1;
+    o->backend = backends[i];
     return 0;
 }
+
+static int set_workers(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+    unsigned long long v;
+    if (opt_range("workers", arg, 1, 64, &v, err, errlen) == -1)
+        return -1;
+    o->workers = (unsigned)v;
+    return 0;
+}
+
+/* Chat needs one client list; each worker would be a room of its own. */
+static int check(struct opts *o, char *err, size_t errlen)
+{
+    if (o->backend == NULL)
+        o->backend = "poll";
+    if (o->mode != MODE_CHAT || o->workers < 2)
+        return 0;
+    snprintf(err, errlen, "--mode chat needs one shared list of clients, and "
+             "--workers %u would make %u separate rooms; use one worker", o->workers, o->workers);
+    return -1;
+}
+
+static const struct opt_own own_opts[] = {
+    {"backend", "      --backend NAME      event loop: poll, select, epoll or uring\n"
+                "                          (io_uring, Linux) (default poll)\n", set_backend},
+    {"workers", "      --workers N         processes, each with its own event loop, sharing\n"
+                "                          the port (1-64, default 1; not with chat)\n", set_workers},
+    {NULL, NULL, NULL},
+};
 
 int main(int argc, char **argv)
 {
@@ -524,14 +585,21 @@ int main(int argc, char **argv)
              CHAT_HELP
              "The select backend serves descriptors below FD_SETSIZE (%d) only.\n",
              OUT_BOUND / 1024, FD_SETSIZE);
+    const struct opt_model model = {"select_server", OPT_MODES_ALL, own_opts, about, check};
     int code;
-    if (server_start(&srv, argc, argv, MODEL_SELECT, about, SIG_WATCH_CHILD, &code) == -1)
+    if (server_start(&srv, argc, argv, &model, SERVER_WATCH_CHILD, &code) == -1)
         return code;
     const struct ev_backend *backend = ev_backend_find(srv.o.backend);
-    if (backend == NULL) {                   /* opt_parse knows the names */
-        log_warn("no %s backend", srv.o.backend);
+    if (backend == NULL) {
+        log_warn("--backend %s is not available in this build", srv.o.backend);
         return 1;
     }
+    if (strcmp(backend->name, "select") == 0 &&
+        srv.o.max_clients + SERVER_FD_RESERVE > FD_SETSIZE)
+        log_warn("the select backend serves descriptors below FD_SETSIZE %d: room for "
+                 "about %d clients, not --max-clients %lu; connections past it are "
+                 "closed (use --backend poll or epoll)", FD_SETSIZE,
+                 FD_SETSIZE - SERVER_FD_RESERVE, srv.o.max_clients);
     int rc = srv.o.workers > 1 ? run_workers(backend) : serve(backend, 0);
     server_finish(&srv);
     return rc;

@@ -10,6 +10,9 @@
 
 #include "common/opt.h"
 
+/* Which server binary a kind runs (tests skip or adapt by model). */
+enum model { MODEL_FORK, MODEL_THREAD, MODEL_SELECT };
+
 /* One server under test: a binary and, for select_server, a backend;
  * variants of a model (a pool, a pre-forked set) add their options. */
 struct kind {

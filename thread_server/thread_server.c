@@ -408,27 +408,34 @@ static void spawn(int fd, const char *peer)
     server_refuse(&srv, fd, peer, why);
 }
 
-/* Wait (lock held) until no client is left or deadline_ms passes. */
-static void wait_all_gone(int64_t deadline_ms)
+/* Wait (lock held) until no client is left or deadline_ms passes, or
+ * (drain) a second stop signal comes: a handler cannot signal a
+ * condition variable, so look at the flag every HURRY_CHECK_MS. */
+#define HURRY_CHECK_MS 50
+static void wait_all_gone(int64_t deadline_ms, int drain)
 {
-    struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
-                          .tv_nsec = (long)(deadline_ms % 1000) * 1000000};
-    while (nclients > 0 && pthread_cond_timedwait(&all_gone, &lock, &ts) != ETIMEDOUT)
-        ;
+    while (nclients > 0 && !(drain ? server_drain_over(deadline_ms) : sys_now_ms() >= deadline_ms)) {
+        int64_t until = deadline_ms;
+        if (drain && until > sys_now_ms() + HURRY_CHECK_MS)
+            until = sys_now_ms() + HURRY_CHECK_MS;
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000),
+                              .tv_nsec = (long)(until % 1000) * 1000000};
+        pthread_cond_timedwait(&all_gone, &lock, &ts);
+    }
 }
 
 /* Give clients --drain seconds, then shut the rest down. */
 static void drain_clients(void)
 {
     pthread_mutex_lock(&lock);
-    wait_all_gone(sys_now_ms() + (int64_t)srv.o.drain * 1000);
+    wait_all_gone(server_drain_begin(&srv, (long)nclients), 1);
     for (struct client *c = clients; c != NULL; c = c->next) {
         c->cut = 1;
         c->ending = 1;
         shutdown(c->fd, SHUT_RDWR);
         pthread_cond_signal(&c->wake);
     }
-    wait_all_gone(sys_now_ms() + CUT_GRACE_MS);
+    wait_all_gone(sys_now_ms() + CUT_GRACE_MS, 0);
     if (nclients > 0)
         log_warn("%zu client threads did not finish in time", nclients);
     pthread_mutex_unlock(&lock);
@@ -457,6 +464,21 @@ static int threads_init(void)
     return 0;
 }
 
+static int set_pool(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+    unsigned long long v;
+    if (opt_range("pool", arg, 1, 4096, &v, err, errlen) == -1)
+        return -1;
+    o->pool = (unsigned)v;
+    return 0;
+}
+
+static const struct opt_own own_opts[] = {
+    {"pool", "      --pool N            N threads started at start, each serving\n"
+             "                          clients one after another (1-4096)\n", set_pool},
+    {NULL, NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
     char about[512];
@@ -465,16 +487,29 @@ int main(int argc, char **argv)
              "(set explicitly: glibc's default is 8 MiB, musl's 128 KiB).\n"
              CHAT_HELP,
              STACK_SIZE / 1024);
+    const struct opt_model model = {"thread_server", OPT_MODES_ALL, own_opts, about, NULL};
     int code;
-    if (server_start(&srv, argc, argv, MODEL_THREAD, about, 0, &code) == -1)
+    if (server_start(&srv, argc, argv, &model, 0, &code) == -1)
         return code;
+    if (srv.o.pool > 0) {                /* hook: the pool goes here */
+        log_warn("--pool is not built yet");
+        return 1;
+    }
     chat_max = chat_queue_max(srv.o.max_frame);
     if (threads_init() == -1) {
         log_warn("thread attributes:");
         return 1;
     }
     server_announce(&srv);
-    server_accept_loop(&srv, spawn, NULL);
+    while (!sig_stop) {                  /* accept -> a thread per client */
+        int ready = server_wait(&srv, 1);
+        if (ready < 0)
+            break;
+        char peer[NET_ADDR_MAX];
+        int fd;
+        while (ready && !sig_stop && (fd = server_accept(&srv, 0, peer, sizeof peer)) >= 0)
+            spawn(fd, peer);
+    }
     server_close_listener(&srv);
     drain_clients();
     server_finish(&srv);
