@@ -7,10 +7,11 @@
 #include "common/log.h"
 #include "select_server/conn.h"
 
-void conns_init(struct conns *cs, struct server *srv)
+void conns_init(struct conns *cs, struct server *srv, struct stats_own *me)
 {
     memset(cs, 0, sizeof *cs);
     cs->srv = srv;
+    cs->me = me;
 }
 
 static void list_unlink(struct conns *cs, struct conn *c)
@@ -33,14 +34,13 @@ struct conn *conn_accept(struct conns *cs, int fd, const char *peer, size_t size
 {
     struct server *srv = cs->srv;
     /* take a seat first: with --workers the count is shared */
-    if (atomic_fetch_add(&srv->st->active, 1) >= (long)srv->o.max_clients) {
-        atomic_fetch_sub(&srv->st->active, 1);
+    if (stats_seat_take(srv->st, cs->me, srv->o.max_clients) == -1) {
         server_refuse(srv, fd, peer, NULL);
         return NULL;
     }
     struct conn *c = no_room == NULL ? calloc(1, size) : NULL;
     if (c == NULL) {
-        atomic_fetch_sub(&srv->st->active, 1);
+        stats_seat_give(srv->st, cs->me);
         server_refuse(srv, fd, peer, no_room != NULL ? no_room : "out of memory");
         return NULL;
     }
@@ -48,6 +48,7 @@ struct conn *conn_accept(struct conns *cs, int fd, const char *peer, size_t size
     c->id = stats_number(srv->st);
     c->last_active = cs->now;
     proto_init(&c->proto, srv->o.mode, srv->o.max_frame);
+    chat_in_init(&c->chat, srv->o.max_frame);
     list_append(cs, c);
     cs->n++;
     log_client_start(c->id, peer);
@@ -61,6 +62,14 @@ void conn_touch(struct conns *cs, struct conn *c)
         list_unlink(cs, c);
         list_append(cs, c);
     }
+}
+
+void conn_got(struct conns *cs, struct conn *c, size_t n)
+{
+    c->bytes += n;
+    if (cs->me != NULL)
+        atomic_fetch_add_explicit(&cs->me->bytes, n, memory_order_relaxed);
+    conn_touch(cs, c);
 }
 
 void conn_set_reason(struct conn *c, const char *why)
@@ -83,8 +92,10 @@ void conn_end(struct conns *cs, struct conn *c)
 {
     struct server *srv = cs->srv;
     log_client_end(c->id, c->bytes, c->reason, srv->access_fd);
+    if (cs->me != NULL)
+        atomic_fetch_sub(&cs->me->bytes, c->bytes);
     atomic_fetch_add(&srv->st->bytes, c->bytes);
-    atomic_fetch_sub(&srv->st->active, 1);
+    stats_seat_give(srv->st, cs->me);
     list_unlink(cs, c);
     cs->n--;
 }
@@ -94,6 +105,7 @@ void conn_free(struct conn *c)
     close(c->fd);
     buf_free(&c->out);
     proto_free(&c->proto);
+    chat_in_free(&c->chat);
     free(c->reason);
     free(c);
 }
@@ -117,7 +129,7 @@ void conns_expire(struct conns *cs, conn_close_fn close_fn)
         conn_set_reason(cs->head, why);
         close_fn(cs->head);
     }
-    if (cs->draining && cs->now >= cs->drain_deadline) {
+    if (cs->draining && server_drain_over(cs->drain_deadline)) {
         char why[64];
         snprintf(why, sizeof why, "drain time of %u s ran out", o->drain);
         while (cs->head != NULL) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/chat.h"
 #include "common/proto.h"
 #include "common/server.h"
 
@@ -27,12 +28,14 @@ struct conn {
     struct conn *dead_next;       /* CONN_CLOSE_ASAP: closed at the end of the turn */
     char *reason;                 /* why the server ends it, or NULL */
     struct buf out;               /* replies or chat lines not yet written */
-    struct proto proto;           /* decoder state; chat uses its line decoder */
+    struct proto proto;           /* decoder state (echo, line, framed) */
+    struct chat_in chat;          /* chat mode: its line decoder */
 };
 
 /* The clients of one loop, and its clock and drain state. */
 struct conns {
     struct server *srv;
+    struct stats_own *me;         /* a worker's share of the counters, or NULL */
     struct conn *head, *tail;     /* least recently active first */
     struct conn *dead;            /* CONN_CLOSE_ASAP, to close this turn */
     size_t n;
@@ -45,7 +48,7 @@ struct conns {
  * the list). */
 typedef void (*conn_close_fn)(struct conn *c);
 
-void conns_init(struct conns *cs, struct server *srv);
+void conns_init(struct conns *cs, struct server *srv, struct stats_own *me);
 
 /* A new client on fd: takes a --max-clients seat (shared by workers),
  * numbers it, prints "client N connected from PEER" and puts it at the
@@ -58,6 +61,9 @@ struct conn *conn_accept(struct conns *cs, int fd, const char *peer, size_t size
 
 /* Something was read or written: c moves to the end of the idle order. */
 void conn_touch(struct conns *cs, struct conn *c);
+
+/* n bytes were received from c: counted, and c touched. */
+void conn_got(struct conns *cs, struct conn *c, size_t n);
 
 /* Why the server ends c (the first reason given wins; NULL: none). */
 void conn_set_reason(struct conn *c, const char *why);
@@ -78,7 +84,7 @@ void conn_free(struct conn *c);
 void conns_reap(struct conns *cs, conn_close_fn close_fn);
 
 /* Close the clients idle past --idle-timeout, and all of them when the
- * drain's time ran out. */
+ * drain is over (its time ran out, or a second Ctrl-C). */
 void conns_expire(struct conns *cs, conn_close_fn close_fn);
 
 /* How long the loop may sleep (ms, -1: no limit): until the next idle

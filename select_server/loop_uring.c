@@ -23,13 +23,13 @@
  * flight new replies go to a second buffer (more), which becomes out when
  * out is sent.  Backpressure: a client with OUT_BOUND bytes unsent has its
  * receive cancelled and re-armed only once it drains.  Ending a client
- * cancels what it has in flight; its memory and descriptor go when the
- * last of those completes (user_data points at it until then). */
+ * shuts its socket down, which ends what it has in flight; its memory and
+ * descriptor go when the last of those completes (user_data points at it
+ * until then). */
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +52,7 @@
 #define BUF_SIZE 4096
 #define BUF_GROUP 1
 #define ACCEPTS_PER_TURN 256
+#define TURN_BYTES (64 * 1024)    /* input taken from one client per turn */
 
 /* What a completion is about: the low bits of user_data (a struct uconn
  * is at least 8-aligned, so the rest is its address). */
@@ -60,14 +61,29 @@ enum { T_ACCEPT = 1, T_LISTEN, T_SIGNAL, T_RECV, T_SEND, T_CANCEL, T_MASK = 7 };
 /* State beyond struct conn: what is in flight. */
 enum { U_RECV = 1, U_SEND = 2, U_RECV_CANCEL = 4, U_ENDED = 8, U_DIRTY = 16 };
 
+/* Received buffers held for a later turn (see on_recv). */
+struct held {
+    uint16_t bid;
+    uint16_t eof;                 /* not a buffer: the client's EOF */
+    uint32_t len;
+};
+struct stash {
+    unsigned head, n, cap;
+    struct held e[];
+};
+
 struct uconn {
     struct conn c;                /* first: conn.c knows only this part */
     unsigned st;                  /* U_* */
     struct buf more;              /* replies made while a send is in flight */
     struct uconn *dirty_next;     /* U_DIRTY: look at it before the next wait */
+    struct stash *stash;          /* input past this turn's share, or NULL */
+    uint64_t turn;                /* the turn turn_bytes counts */
+    size_t turn_bytes;
 };
 
 static struct server *srv;
+static int is_worker;
 static struct conns cs;
 static struct uring ring;
 static struct uring_bufs bufs;
@@ -76,6 +92,10 @@ static int accept_polled;         /* after an accept error: wait for POLLIN firs
 static struct uconn *dirty;
 static struct conn *zombies;      /* ended, with requests still in flight */
 static size_t out_max;            /* hard cap of each of a client's buffers */
+static uint64_t turn_no;
+
+static void on_data(struct uconn *u, const char *p, size_t n);
+static void stash_drop(struct uconn *u);
 
 /* ---- submissions ---- */
 
@@ -192,15 +212,87 @@ static void u_close(struct conn *c)
         return;
     conn_end(&cs, c);
     u->st |= U_ENDED;
+    stash_drop(u);
     c->next = zombies;                               /* off the client list: on this one */
     if (zombies != NULL)
         zombies->prev = c;
     zombies = c;
-    if ((u->st & U_RECV) && !(u->st & U_RECV_CANCEL))
-        submit_cancel(tag(u, T_RECV));
-    if (u->st & U_SEND)
-        submit_cancel(tag(u, T_SEND));
+    /* shutdown ends whatever it has in flight (the receive sees EOF, a
+     * send EPIPE) and the peer sees the end now, not when those
+     * completions have been reaped; a cancel could miss a request that
+     * is just running */
+    if (u->st & (U_RECV | U_SEND))
+        (void)shutdown(c->fd, SHUT_RDWR);
     mark_dirty(u);
+}
+
+/* ---- input held for later turns ----
+ *
+ * One multishot receive may fill many buffers before the loop sees the
+ * first (the kernel reads while data is there), yet no client should get
+ * more than TURN_BYTES of the loop's attention per turn: a chat talker
+ * would otherwise pile a megabyte on every listener before any of it is
+ * sent.  So input past a client's share waits here, its buffers held and
+ * its receive cancelled, and is taken a share per turn. */
+
+static int budget_left(struct uconn *u)
+{
+    if (u->turn != turn_no) {
+        u->turn = turn_no;
+        u->turn_bytes = 0;
+    }
+    return u->turn_bytes < TURN_BYTES;
+}
+
+static int stash_push(struct uconn *u, unsigned bid, size_t len, int eof)
+{
+    struct stash *s = u->stash;
+    if (s == NULL || s->n == s->cap) {
+        unsigned cap = s == NULL ? 8 : s->cap * 2;
+        struct stash *t = malloc(sizeof *t + cap * sizeof t->e[0]);
+        if (t == NULL)
+            return -1;
+        t->head = 0;
+        t->n = 0;
+        t->cap = cap;
+        for (unsigned i = 0; s != NULL && i < s->n; i++)
+            t->e[t->n++] = s->e[(s->head + i) % s->cap];
+        free(s);
+        u->stash = s = t;
+    }
+    s->e[(s->head + s->n++) % s->cap] = (struct held){(uint16_t)bid, (uint16_t)eof, (uint32_t)len};
+    return 0;
+}
+
+/* Give every held buffer back (the client is gone or reads no more). */
+static void stash_drop(struct uconn *u)
+{
+    struct stash *s = u->stash;
+    for (unsigned i = 0; s != NULL && i < s->n; i++)
+        if (!s->e[(s->head + i) % s->cap].eof)
+            uring_bufs_put(&bufs, s->e[(s->head + i) % s->cap].bid);
+    free(s);
+    u->stash = NULL;
+}
+
+/* Take this turn's share of what is held. */
+static void stash_run(struct uconn *u)
+{
+    struct stash *s = u->stash;
+    while (s->n > 0 && !(u->c.flags & CONN_READ_EOF) && budget_left(u)) {
+        struct held h = s->e[s->head];
+        s->head = (s->head + 1) % s->cap;
+        s->n--;
+        if (h.eof) {
+            on_data(u, NULL, 0);
+            continue;
+        }
+        on_data(u, uring_buf(&bufs, h.bid), h.len);
+        u->turn_bytes += h.len;
+        uring_bufs_put(&bufs, h.bid);
+    }
+    if (s->n == 0 || (u->c.flags & CONN_READ_EOF))
+        stash_drop(u);
 }
 
 /* Nothing names an ended client any more: let it go. */
@@ -240,7 +332,7 @@ static void u_update(struct uconn *u)
     }
     if (!(u->st & U_SEND) && buf_len(&c->out) > 0)
         submit_send(u);
-    if (c->flags & CONN_READ_EOF || unsent(u) >= OUT_BOUND)
+    if (c->flags & CONN_READ_EOF || unsent(u) >= OUT_BOUND || u->stash != NULL)
         stop_recv(u);
     else if (!(u->st & U_RECV))
         arm_recv(u);
@@ -250,23 +342,41 @@ static void u_update(struct uconn *u)
  * turn. */
 static void flush_dirty(void)
 {
+    struct uconn *later = NULL;                      /* input held for the next turn */
     while (dirty != NULL) {
         struct uconn *u = dirty;
         dirty = u->dirty_next;
         u->st &= ~(unsigned)U_DIRTY;
         if (!(u->st & U_ENDED)) {
+            if (u->stash != NULL)
+                stash_run(u);
+            if (u->st & U_ENDED)
+                continue;                            /* a fault closed it at once */
             u_update(u);
+            if (u->stash != NULL && !(u->st & (U_ENDED | U_DIRTY))) {
+                u->st |= U_DIRTY;
+                u->dirty_next = later;
+                later = u;
+            }
         } else if (!(u->st & (U_RECV | U_SEND))) {
             u_free(u);
         }
     }
+    dirty = later;
+}
+
+/* Where new replies go: out, unless a send from out is in flight or
+ * older replies already wait in more (order is kept). */
+static struct buf *queue_of(struct uconn *u)
+{
+    return (u->st & U_SEND) || buf_len(&u->more) > 0 ? &u->more : &u->c.out;
 }
 
 /* proto's emit: queue replies; the turn's end sends them. */
 static int u_emit(void *ctx, const char *p, size_t n)
 {
     struct uconn *u = ctx;
-    struct buf *q = (u->st & U_SEND) ? &u->more : &u->c.out;
+    struct buf *q = queue_of(u);
     if (buf_append(q, p, n, out_max) == -1) {
         conn_set_reason(&u->c, "out of memory for its replies");
         return -1;
@@ -277,17 +387,19 @@ static int u_emit(void *ctx, const char *p, size_t n)
 
 /* ---- chat ---- */
 
-/* Queue a line from c for every other client; a client whose queue would
- * pass its bound is disconnected instead. */
-static void broadcast(struct conn *c, const char *line, size_t len)
+/* chat_in's deliver: queue a line from c for every other client (the
+ * turn's end sends it); a client whose queue would pass its bound is
+ * disconnected instead. */
+static int broadcast(void *ctx, const char *line, size_t len)
 {
+    struct conn *c = ctx;
     size_t bound = chat_queue_max(srv->o.max_frame);
     for (struct conn *t = cs.head; t != NULL; t = t->next) {
         struct uconn *u = (struct uconn *)t;
         if (t == c || (t->flags & (CONN_CLOSE_ASAP | CONN_READ_EOF)))
             continue;
         /* out and more together stay within the bound */
-        struct buf *q = (u->st & U_SEND) ? &u->more : &t->out;
+        struct buf *q = queue_of(u);
         size_t other = unsent(u) - buf_len(q);
         if (other > bound || chat_enqueue(q, bound - other, c->id, line, len) == -1) {
             char why[96];
@@ -296,29 +408,6 @@ static void broadcast(struct conn *c, const char *line, size_t len)
         } else {
             mark_dirty(u);
         }
-    }
-}
-
-/* Chat input: every whole line goes to the others. */
-static int chat_input(struct conn *c, const char *p, size_t n, char *why, size_t wlen)
-{
-    struct line_dec *d = &c->proto.dec.line;
-    while (n > 0) {
-        enum line_status st;
-        size_t used = line_dec_feed(d, p, n, &st);
-        if (st == LINE_READY) {
-            size_t len;
-            const char *msg = line_dec_msg(d, &len);
-            broadcast(c, msg, len);
-        } else if (st != LINE_MORE) {
-            if (st == LINE_TOO_BIG)
-                snprintf(why, wlen, "line exceeds --max-frame %" PRIu32 " bytes", srv->o.max_frame);
-            else
-                snprintf(why, wlen, "out of memory for a line");
-            return -1;
-        }
-        p += used;
-        n -= used;
     }
     return 0;
 }
@@ -333,20 +422,14 @@ static void on_data(struct uconn *u, const char *p, size_t n)
     int fault;
     if (n == 0) {
         c->flags |= CONN_READ_EOF;                   /* send what is owed, then close */
-        if (srv->o.mode == MODE_CHAT) {
-            fault = 0;
-            if (line_dec_flush(&c->proto.dec.line)) {
-                const char *msg = line_dec_msg(&c->proto.dec.line, &n);
-                broadcast(c, msg, n);
-            }
-        } else {
-            fault = proto_eof(&c->proto, u_emit, u, why, sizeof why) != PROTO_OK;
-        }
-    } else {
-        c->bytes += n;
-        conn_touch(&cs, c);
         if (srv->o.mode == MODE_CHAT)
-            fault = chat_input(c, p, n, why, sizeof why) == -1;
+            fault = chat_eof(&c->chat, broadcast, c) == -1; /* a real EOF: its last line counts */
+        else
+            fault = proto_eof(&c->proto, u_emit, u, why, sizeof why) != PROTO_OK;
+    } else {
+        conn_got(&cs, c, n);
+        if (srv->o.mode == MODE_CHAT)
+            fault = chat_feed(&c->chat, p, n, broadcast, c, why, sizeof why) == -1;
         else
             fault = proto_feed(&c->proto, p, n, u_emit, u, why, sizeof why) != PROTO_OK;
     }
@@ -365,11 +448,21 @@ static void on_recv(struct uconn *u, const struct io_uring_cqe *cqe)
     int live = !(u->st & U_ENDED) && !(u->c.flags & CONN_READ_EOF);
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-        if (live && cqe->res > 0)
+        if (live && cqe->res > 0 && u->stash == NULL && budget_left(u)) {
             on_data(u, uring_buf(&bufs, bid), (size_t)cqe->res);
-        uring_bufs_put(&bufs, bid);                  /* copied out: the ring has it back */
+            u->turn_bytes += (size_t)cqe->res;
+        } else if (live && cqe->res > 0 && stash_push(u, bid, (size_t)cqe->res, 0) == 0) {
+            stop_recv(u);                            /* past its share: later */
+            bid = UINT16_MAX + 1u;
+        } else if (live && cqe->res > 0) {
+            conn_set_reason(&u->c, "out of memory for its input");
+            u_close(&u->c);
+        }
+        if (bid <= UINT16_MAX)
+            uring_bufs_put(&bufs, bid);              /* copied out: the ring has it back */
     } else if (live && cqe->res == 0) {
-        on_data(u, NULL, 0);
+        if (u->stash == NULL || stash_push(u, 0, 0, 1) == -1)
+            on_data(u, NULL, 0);
     } else if (live && cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED) {
         u_close(&u->c);                              /* reset: just gone */
     }
@@ -467,7 +560,8 @@ static void start_drain(void)
     if (accept_armed)
         submit_cancel(accept_polled ? T_LISTEN : T_ACCEPT);
     server_close_listener(srv);                      /* new connects are refused */
-    cs.drain_deadline = cs.now + (int64_t)srv->o.drain * 1000;
+    /* a worker's clients are counted in the master's line */
+    cs.drain_deadline = server_drain_begin(srv, is_worker ? 0 : (long)cs.n);
 }
 
 /* Submit this turn's requests, sleep until something completes (or
@@ -480,6 +574,7 @@ static int turn(int timeout_ms)
         return -1;
     }
     cs.now = sys_now_ms();
+    turn_no++;
     unsigned head, n = uring_cq_ready(&ring, &head);
     for (unsigned i = 0; i < n; i++)
         on_cqe(uring_cqe_at(&ring, head + i));
@@ -500,7 +595,8 @@ static void run_loop(void)
             return;
         arm_accept();
         arm_signal();
-        if (turn(conns_next_timeout(&cs)) == -1)
+        /* held input waiting: look, but do not sleep */
+        if (turn(dirty != NULL ? 0 : conns_next_timeout(&cs)) == -1)
             return;
     }
 }
@@ -527,11 +623,12 @@ static void quiesce(void)
     }
 }
 
-int uring_serve(struct server *s, int worker)
+int uring_serve(struct server *s, struct stats_own *me, int worker)
 {
     char err[256];
     srv = s;
-    conns_init(&cs, srv);
+    is_worker = worker;
+    conns_init(&cs, srv, me);
     size_t line_bound = srv->o.mode == MODE_CHAT ? chat_queue_max(srv->o.max_frame) : 0;
     /* what one turn of receives can add on top of the bound (the kernel
      * may fill every provided buffer before we see the first) */
