@@ -78,6 +78,9 @@ struct uconn {
     struct buf more;              /* replies made while a send is in flight */
     struct uconn *dirty_next;     /* U_DIRTY: look at it before the next wait */
     struct stash *stash;          /* input past this turn's share, or NULL */
+    const char *hold_p;           /* replies sent straight from a received */
+    size_t hold_n;                /* buffer (hold_bid), ahead of out, or NULL */
+    unsigned hold_bid;
     uint64_t turn;                /* the turn turn_bytes counts */
     size_t turn_bytes;
 };
@@ -93,6 +96,13 @@ static struct uconn *dirty;
 static struct conn *zombies;      /* ended, with requests still in flight */
 static size_t out_max;            /* hard cap of each of a client's buffers */
 static uint64_t turn_no;
+static unsigned bufs_out;         /* provided buffers the ring does not have */
+/* The received buffer proto.c is reading now (on_data), so that a reply
+ * which is a run of it can be sent from it without a copy. */
+static const char *in_base;
+static size_t in_len;
+static unsigned in_bid;
+static int in_kept;               /* a reply holds it: not given back yet */
 
 static void on_data(struct uconn *u, const char *p, size_t n);
 static void stash_drop(struct uconn *u);
@@ -144,8 +154,8 @@ static void submit_send(struct uconn *u)
     struct io_uring_sqe *sqe = sqe_get();
     sqe->opcode = IORING_OP_SEND;
     sqe->fd = u->c.fd;
-    sqe->addr = (uint64_t)(uintptr_t)buf_head(&u->c.out);
-    sqe->len = (uint32_t)buf_len(&u->c.out);
+    sqe->addr = (uint64_t)(uintptr_t)(u->hold_p != NULL ? u->hold_p : buf_head(&u->c.out));
+    sqe->len = (uint32_t)(u->hold_p != NULL ? u->hold_n : buf_len(&u->c.out));
     sqe->msg_flags = MSG_NOSIGNAL;
     sqe->user_data = tag(u, T_SEND);
     u->st |= U_SEND;
@@ -200,7 +210,7 @@ static void mark_dirty(struct uconn *u)
 
 static size_t unsent(const struct uconn *u)
 {
-    return buf_len(&u->c.out) + buf_len(&u->more);
+    return u->hold_n + buf_len(&u->c.out) + buf_len(&u->more);
 }
 
 /* The client is over: account for it now, cancel what it has in flight;
@@ -226,6 +236,13 @@ static void u_close(struct conn *c)
     mark_dirty(u);
 }
 
+/* Give a provided buffer back to the kernel. */
+static void buf_back(unsigned bid)
+{
+    bufs_out--;
+    uring_bufs_put(&bufs, bid);
+}
+
 /* ---- input held for later turns ----
  *
  * One multishot receive may fill many buffers before the loop sees the
@@ -234,6 +251,18 @@ static void u_close(struct conn *c)
  * would otherwise pile a megabyte on every listener before any of it is
  * sent.  So input past a client's share waits here, its buffers held and
  * its receive cancelled, and is taken a share per turn. */
+
+/* on_data over received buffer bid; 1 if a reply now holds it. */
+static int on_buffer(struct uconn *u, unsigned bid, size_t n)
+{
+    in_base = uring_buf(&bufs, bid);
+    in_len = n;
+    in_bid = bid;
+    in_kept = 0;
+    on_data(u, in_base, n);
+    in_base = NULL;
+    return in_kept;
+}
 
 static int budget_left(struct uconn *u)
 {
@@ -270,7 +299,7 @@ static void stash_drop(struct uconn *u)
     struct stash *s = u->stash;
     for (unsigned i = 0; s != NULL && i < s->n; i++)
         if (!s->e[(s->head + i) % s->cap].eof)
-            uring_bufs_put(&bufs, s->e[(s->head + i) % s->cap].bid);
+            buf_back(s->e[(s->head + i) % s->cap].bid);
     free(s);
     u->stash = NULL;
 }
@@ -287,9 +316,9 @@ static void stash_run(struct uconn *u)
             on_data(u, NULL, 0);
             continue;
         }
-        on_data(u, uring_buf(&bufs, h.bid), h.len);
+        if (!on_buffer(u, h.bid, h.len))
+            buf_back(h.bid);
         u->turn_bytes += h.len;
-        uring_bufs_put(&bufs, h.bid);
     }
     if (s->n == 0 || (u->c.flags & CONN_READ_EOF))
         stash_drop(u);
@@ -302,6 +331,8 @@ static void u_free(struct uconn *u)
     *(c->prev != NULL ? &c->prev->next : &zombies) = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    if (u->hold_p != NULL)
+        buf_back(u->hold_bid);                       /* no send reads it any more */
     buf_free(&u->more);
     conn_free(c);
 }
@@ -321,7 +352,8 @@ static void stop_recv(struct uconn *u)
 static void u_update(struct uconn *u)
 {
     struct conn *c = &u->c;
-    if (!(u->st & U_SEND) && buf_len(&c->out) == 0 && buf_len(&u->more) > 0) {
+    if (!(u->st & U_SEND) && u->hold_p == NULL && buf_len(&c->out) == 0 &&
+        buf_len(&u->more) > 0) {
         struct buf t = c->out;                       /* out is empty: more goes next */
         c->out = u->more;
         u->more = t;
@@ -330,7 +362,7 @@ static void u_update(struct uconn *u)
         u_close(c);                                  /* all owed is sent: done */
         return;
     }
-    if (!(u->st & U_SEND) && buf_len(&c->out) > 0)
+    if (!(u->st & U_SEND) && (u->hold_p != NULL || buf_len(&c->out) > 0))
         submit_send(u);
     if (c->flags & CONN_READ_EOF || unsent(u) >= OUT_BOUND || u->stash != NULL)
         stop_recv(u);
@@ -369,13 +401,32 @@ static void flush_dirty(void)
  * older replies already wait in more (order is kept). */
 static struct buf *queue_of(struct uconn *u)
 {
-    return (u->st & U_SEND) || buf_len(&u->more) > 0 ? &u->more : &u->c.out;
+    return (u->st & U_SEND) || u->hold_p != NULL || buf_len(&u->more) > 0 ? &u->more
+                                                                           : &u->c.out;
 }
 
 /* proto's emit: queue replies; the turn's end sends them. */
 static int u_emit(void *ctx, const char *p, size_t n)
 {
     struct uconn *u = ctx;
+    if (in_base != NULL && p >= in_base && p + n <= in_base + in_len && !(u->st & U_SEND) &&
+        buf_len(&u->more) == 0) {
+        /* a run of the received buffer: send from it, no copy (if the
+         * ring keeps enough buffers for the others) */
+        if (u->hold_p != NULL && u->hold_bid == in_bid && p == u->hold_p + u->hold_n) {
+            u->hold_n += n;
+            mark_dirty(u);
+            return 0;
+        }
+        if (u->hold_p == NULL && buf_len(&u->c.out) == 0 && bufs_out < NBUFS / 2) {
+            u->hold_p = p;
+            u->hold_n = n;
+            u->hold_bid = in_bid;
+            in_kept = 1;
+            mark_dirty(u);
+            return 0;
+        }
+    }
     struct buf *q = queue_of(u);
     if (buf_append(q, p, n, out_max) == -1) {
         conn_set_reason(&u->c, "out of memory for its replies");
@@ -448,8 +499,10 @@ static void on_recv(struct uconn *u, const struct io_uring_cqe *cqe)
     int live = !(u->st & U_ENDED) && !(u->c.flags & CONN_READ_EOF);
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+        bufs_out++;
         if (live && cqe->res > 0 && u->stash == NULL && budget_left(u)) {
-            on_data(u, uring_buf(&bufs, bid), (size_t)cqe->res);
+            if (on_buffer(u, bid, (size_t)cqe->res))
+                bid = UINT16_MAX + 1u;                /* a reply is sent from it */
             u->turn_bytes += (size_t)cqe->res;
         } else if (live && cqe->res > 0 && stash_push(u, bid, (size_t)cqe->res, 0) == 0) {
             stop_recv(u);                            /* past its share: later */
@@ -459,7 +512,7 @@ static void on_recv(struct uconn *u, const struct io_uring_cqe *cqe)
             u_close(&u->c);
         }
         if (bid <= UINT16_MAX)
-            uring_bufs_put(&bufs, bid);              /* copied out: the ring has it back */
+            buf_back(bid);                           /* copied out: the ring has it back */
     } else if (live && cqe->res == 0) {
         if (u->stash == NULL || stash_push(u, 0, 0, 1) == -1)
             on_data(u, NULL, 0);
@@ -475,6 +528,14 @@ static void on_send(struct uconn *u, const struct io_uring_cqe *cqe)
     if (!(u->st & U_ENDED)) {
         if (cqe->res < 0) {
             u_close(&u->c);                          /* EPIPE, reset: gone */
+        } else if (cqe->res > 0 && u->hold_p != NULL) {
+            u->hold_p += cqe->res;
+            u->hold_n -= (size_t)cqe->res;
+            if (u->hold_n == 0) {
+                buf_back(u->hold_bid);               /* sent: the ring has it back */
+                u->hold_p = NULL;
+            }
+            conn_touch(&cs, &u->c);
         } else if (cqe->res > 0) {
             buf_consume(&u->c.out, (size_t)cqe->res);
             conn_touch(&cs, &u->c);
@@ -653,9 +714,9 @@ int uring_serve(struct server *s, struct stats_own *me, int worker)
     quiesce();
     /* closing the ring cancels whatever is still in flight */
     uring_free(&ring);
-    uring_bufs_free(NULL, &bufs);
     dirty = NULL;
     while (zombies != NULL)
         u_free((struct uconn *)zombies);
+    uring_bufs_free(NULL, &bufs);
     return 0;
 }
