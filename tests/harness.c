@@ -28,12 +28,21 @@ extern char **environ;
 
 const struct kind kinds[] = {
     {"fork_server", "fork_server", NULL, MODEL_FORK, {NULL}},
+    {"fork_server/prefork", "fork_server", NULL, MODEL_FORK, {"--prefork", "4", NULL}},
     {"thread_server", "thread_server", NULL, MODEL_THREAD, {NULL}},
     {"select_server/poll", "select_server", "poll", MODEL_SELECT, {NULL}},
     {"select_server/select", "select_server", "select", MODEL_SELECT, {NULL}},
     {"select_server/epoll", "select_server", "epoll", MODEL_SELECT, {NULL}},
 };
 const size_t nkinds = sizeof kinds / sizeof kinds[0];
+
+unsigned kind_pool(const struct kind *k)
+{
+    for (int i = 0; i + 1 < 3 && k->extra[i] != NULL; i++)
+        if (strcmp(k->extra[i], "--prefork") == 0 || strcmp(k->extra[i], "--pool") == 0)
+            return (unsigned)atoi(k->extra[i + 1]);
+    return 0;
+}
 
 int kind_is_plain(const struct kind *k)
 {

@@ -26,6 +26,10 @@ struct kind {
  * itself (--help, bad options) run against. */
 int kind_is_plain(const struct kind *k);
 
+/* A pool variant's size (--prefork N, --pool N): it serves that many
+ * clients at once, the rest wait in the backlog.  0 for the others. */
+unsigned kind_pool(const struct kind *k);
+
 extern const struct kind kinds[];
 extern const size_t nkinds;
 
