@@ -616,7 +616,7 @@ long proc_rss_kb(pid_t pid)
 
 /* The children of pid (of all its threads): up to max into out; the
  * count found. */
-static int children_of(pid_t pid, pid_t *out, int max)
+int children_of(pid_t pid, pid_t *out, int max)
 {
     char path[96];
     snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
@@ -643,7 +643,7 @@ static int children_of(pid_t pid, pid_t *out, int max)
     return n;
 }
 
-static int is_zombie(pid_t pid)
+int is_zombie(pid_t pid)
 {
     char path[64], stat[256] = "";
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);

@@ -265,6 +265,7 @@ int main(int argc, char **argv)
     server_tests();
     client_tests();
     model_tests();
+    supervise_tests();
     fault_tests();
     docs_tests();
 

@@ -73,6 +73,7 @@ void unit_tests(void);
 void server_tests(void);
 void client_tests(void);
 void model_tests(void);
+void supervise_tests(void);
 void fault_tests(void);
 void docs_tests(void);
 
