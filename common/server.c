@@ -69,6 +69,10 @@ int server_start(struct server *srv, int argc, char **argv, const struct opt_mod
         return -1;
     log_init(srv->prog, srv->o.quiet);
     *code = 1;
+    if (log_detach() == -1) {
+        log_warn("log set-up:");
+        return -1;
+    }
     if ((srv->sigfd = sig_setup(flags & SIG_WATCH_CHILD)) == -1) {
         log_warn("signal set-up:");
         return -1;
@@ -81,7 +85,10 @@ int server_start(struct server *srv, int argc, char **argv, const struct opt_mod
         fit_nofile(srv);
     if (srv->o.access_log != NULL &&
         (srv->access_fd = log_access_open(srv->o.access_log)) == -1) {
-        log_warn("access log %s:", srv->o.access_log);
+        if (errno == ENXIO)
+            log_warn("access log %s: a FIFO that no process is reading", srv->o.access_log);
+        else
+            log_warn("access log %s:", srv->o.access_log);
         return -1;
     }
     char err[256];

@@ -72,7 +72,8 @@ struct conn {
     struct conn *dead_next;       /* CONN_CLOSE_ASAP: closed at the end of the turn */
     char *reason;                 /* why the server ends it, or NULL */
     struct buf out;               /* replies or chat lines not yet written */
-    struct proto proto;           /* decoder state; chat uses its line decoder */
+    struct proto proto;           /* decoder state (echo, line, framed) */
+    struct chat_in chat;          /* chat mode: its line decoder */
 };
 
 static struct server srv;
@@ -137,6 +138,7 @@ static void conn_close(struct conn *c)
     nconns--;
     buf_free(&c->out);
     proto_free(&c->proto);
+    chat_in_free(&c->chat);
     free(c->reason);
     free(c);
 }
@@ -216,10 +218,14 @@ static int conn_send(void *ctx, const char *p, size_t n)
 
 /* ---- chat ---- */
 
-/* Queue a line from c for every other client and try to send it now.  A
- * client whose queue would pass its bound is disconnected instead. */
-static void broadcast(struct conn *c, const char *line, size_t len)
+/* chat_in's deliver: queue a line from c for every other client; each
+ * one's EV_WRITE sends it (on_writable), as Redis does.  Nothing here
+ * writes or touches, so the activity-ordered list stays as it is while it
+ * is walked.  A client whose queue would pass its bound is disconnected
+ * instead. */
+static int broadcast(void *ctx, const char *line, size_t len)
 {
+    struct conn *c = ctx;
     size_t bound = chat_queue_max(srv.o.max_frame);
     for (struct conn *t = head; t != NULL; t = t->next) {
         if (t == c || (t->flags & (CONN_CLOSE_ASAP | CONN_READ_EOF)))
@@ -228,31 +234,10 @@ static void broadcast(struct conn *c, const char *line, size_t len)
             char why[96];
             snprintf(why, sizeof why, "chat queue over %zu bytes (not reading fast enough)", bound);
             conn_kill(t, why);
-        } else if (conn_flush(t) == -1 || ev_loop_set(loop, t->fd, conn_mask(t)) == -1) {
+        } else if (ev_loop_set(loop, t->fd, conn_mask(t)) == -1) {
+            set_reason(t, strerror(errno));
             conn_kill(t, NULL);
         }
-    }
-}
-
-/* Chat input: every whole line goes to the others. */
-static int chat_input(struct conn *c, const char *p, size_t n)
-{
-    struct line_dec *d = &c->proto.dec.line;
-    while (n > 0) {
-        enum line_status st;
-        size_t used = line_dec_feed(d, p, n, &st);
-        if (st == LINE_READY) {
-            size_t len;
-            const char *msg = line_dec_msg(d, &len);
-            broadcast(c, msg, len);
-        } else if (st != LINE_MORE) {
-            char why[96];
-            snprintf(why, sizeof why, "line exceeds --max-frame %" PRIu32 " bytes", srv.o.max_frame);
-            set_reason(c, st == LINE_TOO_BIG ? why : "out of memory for a line");
-            return -1;
-        }
-        p += used;
-        n -= used;
     }
     return 0;
 }
@@ -275,12 +260,9 @@ static void on_readable(struct conn *c)
     int fault = 0;
     if (st == IO_EOF) {
         c->flags |= CONN_READ_EOF;                   /* send what is owed, then close */
-        if (srv.o.mode == MODE_CHAT) {
-            if (line_dec_flush(&c->proto.dec.line)) {
-                const char *msg = line_dec_msg(&c->proto.dec.line, &n);
-                broadcast(c, msg, n);
-            }
-        } else if (proto_eof(&c->proto, conn_send, c, why, sizeof why) != PROTO_OK) {
+        if (srv.o.mode == MODE_CHAT)
+            chat_eof(&c->chat, broadcast, c);        /* a real EOF: its last line counts */
+        else if (proto_eof(&c->proto, conn_send, c, why, sizeof why) != PROTO_OK) {
             fault = 1;
         }
     } else {
@@ -289,7 +271,7 @@ static void on_readable(struct conn *c)
             atomic_fetch_add_explicit(&me->bytes, n, memory_order_relaxed);
         touch(c);
         if (srv.o.mode == MODE_CHAT)
-            fault = chat_input(c, scratch, n) == -1;
+            fault = chat_feed(&c->chat, scratch, n, broadcast, c, why, sizeof why) == -1;
         else if (proto_feed(&c->proto, scratch, n, conn_send, c, why, sizeof why) != PROTO_OK)
             fault = 1;
     }
@@ -333,6 +315,7 @@ static void on_accept(void)
         c->id = stats_number(srv.st);
         c->last_active = now;
         proto_init(&c->proto, srv.o.mode, srv.o.max_frame);
+        chat_in_init(&c->chat, srv.o.max_frame);
         by_fd[fd] = c;
         list_append(c);
         nconns++;
@@ -599,10 +582,9 @@ int main(int argc, char **argv)
     snprintf(about, sizeof about,
              "Model: one thread, non-blocking sockets, one event loop (--backend).\n"
              "A client that leaves %d KiB of echo unread is not read until it drains.\n"
-             "Chat: at most %d KiB (or one --max-frame line) waits for a client;\n"
-             "a client that falls further behind is disconnected.\n"
+             CHAT_HELP
              "The select backend serves descriptors below FD_SETSIZE (%d) only.\n",
-             OUT_BOUND / 1024, CHAT_QUEUE_MAX / 1024, FD_SETSIZE);
+             OUT_BOUND / 1024, FD_SETSIZE);
     const struct opt_model model = {"select_server", OPT_MODES_ALL, own_opts, about, check};
     int code;
     if (server_start(&srv, argc, argv, &model, SERVER_WATCH_CHILD, &code) == -1)

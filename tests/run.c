@@ -266,8 +266,10 @@ int main(int argc, char **argv)
     client_tests();
     model_tests();
     supervise_tests();
+    chat_tests();
     fault_tests();
     docs_tests();
+    stall_tests();
 
     if (list) {
         for (size_t i = 0; i < ncases; i++)
