@@ -56,7 +56,7 @@ LIB_SRC = common/net.c common/io.c common/opt.c common/log.c common/sig.c \
           common/proto.c common/kids.c \
           framing/frame.c framing/line.c
 EV_SRC  = select_server/ev_loop.c select_server/ev_poll.c \
-          select_server/ev_select.c select_server/ev_epoll.c
+          select_server/ev_select.c select_server/ev_epoll.c select_server/workers.c
 TEST_SRC = $(wildcard tests/*.c)
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)

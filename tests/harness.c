@@ -30,11 +30,11 @@ extern char **environ;
 
 const struct kind kinds[] = {
     {"fork_server", "fork_server", NULL, MODEL_FORK, {NULL}},
-    {"fork_server/prefork", "fork_server", NULL, MODEL_FORK, {"--prefork", "4", NULL}},
     {"thread_server", "thread_server", NULL, MODEL_THREAD, {NULL}},
     {"select_server/poll", "select_server", "poll", MODEL_SELECT, {NULL}},
     {"select_server/select", "select_server", "select", MODEL_SELECT, {NULL}},
     {"select_server/epoll", "select_server", "epoll", MODEL_SELECT, {NULL}},
+    {"fork_server/prefork", "fork_server", NULL, MODEL_FORK, {"--prefork", "4", NULL}},
 };
 const size_t nkinds = sizeof kinds / sizeof kinds[0];
 
