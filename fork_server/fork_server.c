@@ -305,15 +305,6 @@ static int supervise_loop(void)
     return -1;
 }
 
-static int set_prefork(struct opts *o, const char *arg, char *err, size_t errlen)
-{
-    unsigned long long v;
-    if (opt_range("prefork", arg, 1, 1024, &v, err, errlen) == -1)
-        return -1;
-    o->prefork = (unsigned)v;
-    return 0;
-}
-
 /* Separate processes share no client list: chat is refused. */
 static int check(struct opts *o, char *err, size_t errlen)
 {
@@ -325,9 +316,10 @@ static int check(struct opts *o, char *err, size_t errlen)
 }
 
 static const struct opt_own own_opts[] = {
-    {"prefork", "      --prefork N         N children forked at start, each serving\n"
-                "                          clients one after another (1-1024)\n", set_prefork},
-    {NULL, NULL, NULL},
+    OPT_OWN_NUMBER("prefork", "      --prefork N         N children forked at start, each serving\n"
+                              "                          clients one after another (1-1024)\n",
+                   1, 1024, prefork),
+    {NULL, NULL, NULL, 0, 0, 0},
 };
 
 static const struct opt_model model = {

@@ -26,21 +26,13 @@ static int set_backend(struct opts *o, const char *arg, char *err, size_t errlen
     return 0;
 }
 
-static int set_workers(struct opts *o, const char *arg, char *err, size_t errlen)
-{
-    unsigned long long v;
-    if (opt_range("workers", arg, 1, 64, &v, err, errlen) == -1)
-        return -1;
-    o->workers = (unsigned)v;
-    return 0;
-}
-
 const struct opt_own workers_opts[] = {
     {"backend", "      --backend NAME      event loop: poll, select, epoll or uring\n"
-                "                          (io_uring, Linux) (default poll)\n", set_backend},
-    {"workers", "      --workers N         processes, each with its own event loop, sharing\n"
-                "                          the port (1-64, default 1; not with chat)\n", set_workers},
-    {NULL, NULL, NULL},
+                "                          (io_uring, Linux) (default poll)\n", set_backend, 0, 0, 0},
+    OPT_OWN_NUMBER("workers", "      --workers N         processes, each with its own event loop,\n"
+                              "                          sharing the port (1-64, default 1; not with chat)\n",
+                   1, 64, workers),
+    {NULL, NULL, NULL, 0, 0, 0},
 };
 
 int workers_check(struct opts *o, char *err, size_t errlen)

@@ -408,20 +408,12 @@ static void spawn(int fd, const char *peer)
     server_refuse(&srv, fd, peer, why);
 }
 
-/* Wait (lock held) until no client is left or deadline_ms passes, or
- * (drain) a second stop signal comes: a handler cannot signal a
- * condition variable, so look at the flag every HURRY_CHECK_MS. */
-#define HURRY_CHECK_MS 50
+/* Wait (lock held) until no client is left or the deadline passes (the
+ * drain's: or a second stop signal comes). */
 static void wait_all_gone(int64_t deadline_ms, int drain)
 {
-    while (nclients > 0 && !(drain ? server_drain_over(deadline_ms) : sys_now_ms() >= deadline_ms)) {
-        int64_t until = deadline_ms;
-        if (drain && until > sys_now_ms() + HURRY_CHECK_MS)
-            until = sys_now_ms() + HURRY_CHECK_MS;
-        struct timespec ts = {.tv_sec = (time_t)(until / 1000),
-                              .tv_nsec = (long)(until % 1000) * 1000000};
-        pthread_cond_timedwait(&all_gone, &lock, &ts);
-    }
+    while (nclients > 0 && server_cond_wait(&all_gone, &lock, deadline_ms, drain) == 0)
+        ;
 }
 
 /* Give clients --drain seconds, then shut the rest down. */
@@ -464,19 +456,11 @@ static int threads_init(void)
     return 0;
 }
 
-static int set_pool(struct opts *o, const char *arg, char *err, size_t errlen)
-{
-    unsigned long long v;
-    if (opt_range("pool", arg, 1, 4096, &v, err, errlen) == -1)
-        return -1;
-    o->pool = (unsigned)v;
-    return 0;
-}
-
 static const struct opt_own own_opts[] = {
-    {"pool", "      --pool N            N threads started at start, each serving\n"
-             "                          clients one after another (1-4096)\n", set_pool},
-    {NULL, NULL, NULL},
+    OPT_OWN_NUMBER("pool", "      --pool N            N threads started at start, each serving\n"
+                           "                          clients one after another (1-4096)\n",
+                   1, 4096, pool),
+    {NULL, NULL, NULL, 0, 0, 0},
 };
 
 int main(int argc, char **argv)
@@ -501,13 +485,9 @@ int main(int argc, char **argv)
         return 1;
     }
     server_announce(&srv);
-    while (!sig_stop) {                  /* accept -> a thread per client */
-        int ready = server_wait(&srv, 1);
-        if (ready < 0)
-            break;
+    for (int ready; !sig_stop && (ready = server_wait(&srv, 1)) >= 0;) {   /* accept -> thread */
         char peer[NET_ADDR_MAX];
-        int fd;
-        while (ready && !sig_stop && (fd = server_accept(&srv, 0, peer, sizeof peer)) >= 0)
+        for (int fd; ready && !sig_stop && (fd = server_accept(&srv, 0, peer, sizeof peer)) >= 0;)
             spawn(fd, peer);
     }
     server_close_listener(&srv);
