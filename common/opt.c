@@ -7,7 +7,7 @@
 
 #include "common/opt.h"
 
-enum { OPT_MAX_FRAME = 256, OPT_DRAIN, OPT_BACKEND, OPT_WORKERS };
+enum { OPT_MAX_FRAME = 256, OPT_DRAIN, OPT_BACKEND, OPT_WORKERS, OPT_POOL };
 
 static const struct option longopts[] = {
     {"bind", required_argument, NULL, 'b'},
@@ -21,6 +21,7 @@ static const struct option longopts[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"backend", required_argument, NULL, OPT_BACKEND},
     {"workers", required_argument, NULL, OPT_WORKERS},
+    {"pool", required_argument, NULL, OPT_POOL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -143,6 +144,11 @@ static int apply(struct opts *o, int c, const char *arg, char *err, size_t errle
             return -1;
         o->workers = (unsigned)v;
         return 0;
+    case OPT_POOL:
+        if (number_arg(c, arg, 1, 4096, &v, err, errlen) == -1)
+            return -1;
+        o->pool = (unsigned)v;
+        return 0;
     default:
         snprintf(err, errlen, "unhandled option");
         return -1;
@@ -178,7 +184,7 @@ enum opt_result opt_parse(int argc, char **argv, enum model model,
     optind = 1;
 #endif
     opterr = 0;
-    int c, backend_given = 0, workers_given = 0, prev_optind = optind > 0 ? optind : 1;
+    int c, backend_given = 0, workers_given = 0, pool_given = 0, prev_optind = optind > 0 ? optind : 1;
     while ((c = getopt_long(argc, argv, ":b:p:m:c:t:l:qhV", longopts, NULL)) != -1) {
         if (c == '?' || c == ':') {
             opt_getopt_error(c, argv, prev_optind, err, errlen);
@@ -190,6 +196,7 @@ enum opt_result opt_parse(int argc, char **argv, enum model model,
             return OPT_VERSION;
         backend_given |= c == OPT_BACKEND;
         workers_given |= c == OPT_WORKERS;
+        pool_given |= c == OPT_POOL;
         if (apply(o, c, optarg, err, errlen) == -1)
             return OPT_ERROR;
         prev_optind = optind;
@@ -201,6 +208,10 @@ enum opt_result opt_parse(int argc, char **argv, enum model model,
     if (model != MODEL_SELECT && (backend_given || workers_given)) {
         snprintf(err, errlen, "%s is a select_server option",
                  backend_given ? "--backend" : "--workers");
+        return OPT_ERROR;
+    }
+    if (model != MODEL_THREAD && pool_given) {
+        snprintf(err, errlen, "unrecognized option '--pool'");
         return OPT_ERROR;
     }
     if (model == MODEL_FORK && o->mode == MODE_CHAT) {
@@ -232,6 +243,10 @@ void opt_usage(FILE *out, const char *prog, enum model model, const char *about)
             "      --backend NAME      event loop: poll, select or epoll (default poll)\n"
             "      --workers N         processes, each with its own event loop, sharing\n"
             "                          the port (default 1)\n");
+    if (model == MODEL_THREAD)
+        fprintf(out,
+            "      --pool N            N threads started at start, each serving clients\n"
+            "                          one after another; client N+1 waits (default off)\n");
     fprintf(out,
         "  -h, --help              show this help and exit\n"
         "  -V, --version           show the version and exit\n");

@@ -21,6 +21,7 @@ struct opts {
     int quiet;
     const char *backend;       /* select_server: "poll" */
     unsigned workers;          /* select_server: 1 */
+    unsigned pool;             /* thread_server: --pool N threads, 0 = off */
 };
 
 enum opt_result { OPT_RUN, OPT_HELP, OPT_VERSION, OPT_ERROR };

@@ -122,6 +122,9 @@ static void t_spawn_fails(const void *arg)
     const struct kind *k = arg;
     if (k->model == MODEL_SELECT)
         test_skip("select_server creates no process or thread per client");
+    if (kind_pool(k) > 0)
+        test_skip("a pool creates its threads at start, none per client (the pool cases "
+                  "test a failing start)");
     if (getenv("TEST_WRAPPER") != NULL)
         test_skip("LD_PRELOAD is not for valgrind");
     /* the 2nd and 3rd fork()/pthread_create() fail with EAGAIN */
@@ -229,6 +232,10 @@ static void t_silent_900(const void *arg)
     const struct kind *k = arg;
     if (k->model == MODEL_THREAD && getenv("TEST_WRAPPER") != NULL)
         test_skip("valgrind runs at most 500 threads");
+    if (kind_pool(k) > 0 && kind_pool(k) <= N)
+        test_skip("a pool of %d serves %d clients at once: the next ones wait in the listen "
+                  "backlog (the pool cases test that, and --idle-timeout against it)",
+                  kind_pool(k), kind_pool(k));
     if (k->backend != NULL && strcmp(k->backend, "select") == 0)
         test_log("select backend: 900 clients stay below FD_SETSIZE");
     struct proc *p = srv_start(k, "-q", "-c", "1000", NULL);

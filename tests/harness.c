@@ -29,6 +29,9 @@ extern char **environ;
 const struct kind kinds[] = {
     {"fork_server", "fork_server", NULL, MODEL_FORK, {NULL}},
     {"thread_server", "thread_server", NULL, MODEL_THREAD, {NULL}},
+    /* 128: every shared case fits (100 concurrent at most) but 900 silent
+     * clients; valgrind runs at most 500 threads */
+    {"thread_server/pool", "thread_server", NULL, MODEL_THREAD, {"--pool", KIND_POOL_N, NULL}},
     {"select_server/poll", "select_server", "poll", MODEL_SELECT, {NULL}},
     {"select_server/select", "select_server", "select", MODEL_SELECT, {NULL}},
     {"select_server/epoll", "select_server", "epoll", MODEL_SELECT, {NULL}},
@@ -38,6 +41,14 @@ const size_t nkinds = sizeof kinds / sizeof kinds[0];
 int kind_is_plain(const struct kind *k)
 {
     return k->extra[0] == NULL && (k->backend == NULL || strcmp(k->backend, "poll") == 0);
+}
+
+int kind_pool(const struct kind *k)
+{
+    for (int i = 0; i + 1 < 3 && k->extra[i] != NULL; i++)
+        if (strcmp(k->extra[i], "--pool") == 0)
+            return atoi(k->extra[i + 1]);
+    return 0;
 }
 
 const char *bin_path(const char *name, char *buf, size_t len)

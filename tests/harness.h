@@ -23,6 +23,11 @@ struct kind {
  * itself (--help, bad options) run against. */
 int kind_is_plain(const struct kind *k);
 
+/* The --pool size of a thread_server/pool kind, 0 for every other kind:
+ * cases that need more clients at once than a pool serves skip it. */
+int kind_pool(const struct kind *k);
+#define KIND_POOL_N "128"
+
 extern const struct kind kinds[];
 extern const size_t nkinds;
 

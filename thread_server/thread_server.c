@@ -23,6 +23,13 @@
  * down the sockets of those left, which wakes their threads from read or
  * write, and waits for them to go.
  *
+ * With --pool N the threads come first: N of them start with the server
+ * and each serves clients one after another (thread_server/pool.c).  The
+ * main thread accepts only while a pool thread is free and hands the
+ * descriptor over through a bounded queue; client N+1 waits in the
+ * kernel's listen backlog until a thread is free (pool_accept_loop).
+ * The per-client code, the registry and the drain are the same.
+ *
  * Chat mode: each client has a reader (the client's thread) and a writer
  * thread.  A line read by one client is queued for every other client and
  * its writer woken; a client whose queue passes its bound is disconnected,
@@ -32,6 +39,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -48,7 +56,9 @@
 #include "common/server.h"
 #include "common/session.h"
 #include "common/sys.h"
+#include "common/sig.h"
 #include "framing/line.h"
+#include "thread_server/pool.h"
 
 /* Sanitizers need far more stack than the code itself. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -84,7 +94,7 @@ struct client {
 
 static struct server srv;
 static pthread_attr_t attr;                /* client threads: detached */
-static pthread_attr_t writer_attr;         /* chat writers: joined by their reader */
+static pthread_attr_t writer_attr;         /* joinable: chat writers, pool threads */
 static pthread_condattr_t cond_attr;       /* CLOCK_MONOTONIC */
 /* lock guards the registry, nclients and every client's chat fields */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -92,6 +102,7 @@ static pthread_cond_t all_gone;            /* nclients dropped to 0 */
 static struct client *clients;
 static size_t nclients;
 static size_t chat_max;                    /* chat queue bound */
+static struct pool workers;                /* --pool N */
 
 /* ---- chat: a reader and a writer per client ---- */
 
@@ -260,7 +271,8 @@ static void leave(struct client *c)
     pthread_mutex_unlock(&lock);
 }
 
-static void *client_thread(void *arg)
+/* Serve one client from start to end, in whatever thread runs it. */
+static void serve_client(void *arg)
 {
     struct client *c = arg;
     struct session *s = &c->s;
@@ -283,25 +295,31 @@ static void *client_thread(void *arg)
     pthread_mutex_unlock(&lock);
     session_finish(s, cut, srv.access_fd, srv.st);
     leave(c);
+}
+
+static void *client_thread(void *arg)
+{
+    serve_client(arg);
     return NULL;
 }
 
 /* ---- the main thread ---- */
 
-/* Start a thread for one accepted client, or refuse it. */
-static void spawn(int fd, const char *peer)
+/* Put an accepted client on the registry with the next number, or
+ * refuse it (NULL). */
+static struct client *admit(int fd, const char *peer)
 {
     struct client *c = calloc(1, sizeof *c);
     if (c == NULL) {
         server_refuse(&srv, fd, peer, "out of memory");
-        return;
+        return NULL;
     }
     pthread_mutex_lock(&lock);
     if (nclients >= srv.o.max_clients) {
         pthread_mutex_unlock(&lock);
         free(c);
         server_refuse(&srv, fd, peer, NULL);
-        return;
+        return NULL;
     }
     uint64_t id = atomic_load(&srv.st->clients) + 1;
     c->fd = fd;
@@ -315,7 +333,16 @@ static void spawn(int fd, const char *peer)
     nclients++;
     atomic_fetch_add(&srv.st->active, 1);
     pthread_mutex_unlock(&lock);
+    return c;
+}
 
+/* Start a thread for one accepted client, or refuse it. */
+static void spawn(int fd, const char *peer)
+{
+    struct client *c = admit(fd, peer);
+    if (c == NULL)
+        return;
+    uint64_t id = c->id;
     pthread_t tid;
     int rc = pthread_create(&tid, &attr, client_thread, c);
     if (rc == 0) {
@@ -333,6 +360,46 @@ static void spawn(int fd, const char *peer)
     server_refuse(&srv, fd, peer, why);
 }
 
+/* --pool: hand one accepted client to a free pool thread. */
+static void hand_over(int fd, const char *peer)
+{
+    struct client *c = admit(fd, peer);
+    if (c == NULL)
+        return;
+    atomic_store(&srv.st->clients, c->id);
+    pool_put(&workers, c);
+}
+
+/* --pool: accept only while a pool thread is free to serve at once;
+ * otherwise leave the listener alone (the next client waits in the
+ * kernel's backlog) and wait for a thread to free up.  Returns when
+ * SIGINT/SIGTERM arrives. */
+static void pool_accept_loop(void)
+{
+    while (!sig_stop) {
+        int seat = pool_has_seat(&workers);
+        int paused = seat ? server_paused_ms(&srv) : -1;
+        struct pollfd pfd[3] = {
+            {.fd = seat && paused < 0 ? srv.lfd : -1, .events = POLLIN},
+            {.fd = srv.sigfd, .events = POLLIN},
+            {.fd = seat ? -1 : pool_seat_fd(&workers), .events = POLLIN},
+        };
+        if (poll(pfd, 3, paused) == -1 && errno != EINTR) {
+            log_warn("poll:");
+            return;
+        }
+        if (pfd[1].revents & POLLIN)
+            sig_drain(srv.sigfd);
+        if (!(pfd[0].revents & POLLIN))
+            continue;
+        char peer[NET_ADDR_MAX];
+        int fd;
+        while (!sig_stop && pool_has_seat(&workers) &&
+               (fd = server_accept(&srv, 0, peer, sizeof peer)) >= 0)
+            hand_over(fd, peer);
+    }
+}
+
 /* Wait (lock held) until no client is left or deadline_ms passes. */
 static void wait_all_gone(int64_t deadline_ms)
 {
@@ -342,8 +409,9 @@ static void wait_all_gone(int64_t deadline_ms)
         ;
 }
 
-/* Give clients --drain seconds, then shut the rest down. */
-static void drain_clients(void)
+/* Give clients --drain seconds, then shut the rest down.  Returns how
+ * many threads are still serving a client after that. */
+static size_t drain_clients(void)
 {
     pthread_mutex_lock(&lock);
     wait_all_gone(sys_now_ms() + (int64_t)srv.o.drain * 1000);
@@ -356,7 +424,9 @@ static void drain_clients(void)
     wait_all_gone(sys_now_ms() + CUT_GRACE_MS);
     if (nclients > 0)
         log_warn("%zu client threads did not finish in time", nclients);
+    size_t left = nclients;
     pthread_mutex_unlock(&lock);
+    return left;
 }
 
 static int threads_init(void)
@@ -383,10 +453,13 @@ static int threads_init(void)
 
 int main(int argc, char **argv)
 {
-    char about[512];
+    char about[768];
     snprintf(about, sizeof about,
              "Model: one POSIX thread per connection, each with a %zu KiB stack\n"
              "(set explicitly: glibc's default is 8 MiB, musl's 128 KiB).\n"
+             "--pool N: N threads start with the server and serve clients one\n"
+             "after another; client N+1 waits in the listen backlog until a thread\n"
+             "is free (use --idle-timeout so idle clients cannot hold the pool).\n"
              "Chat: at most %d KiB (or one --max-frame line) waits for a client;\n"
              "a client that falls further behind is disconnected.\n",
              STACK_SIZE / 1024, CHAT_QUEUE_MAX / 1024);
@@ -398,10 +471,19 @@ int main(int argc, char **argv)
         log_warn("thread attributes:");
         return 1;
     }
+    if (srv.o.pool > 0 && pool_start(&workers, srv.o.pool, &writer_attr, serve_client) == -1) {
+        log_warn("starting %u pool threads:", srv.o.pool);
+        return 1;
+    }
     server_announce(&srv);
-    server_accept_loop(&srv, spawn, NULL);
+    if (srv.o.pool > 0)
+        pool_accept_loop();
+    else
+        server_accept_loop(&srv, spawn, NULL);
     server_close_listener(&srv);
-    drain_clients();
+    size_t left = drain_clients();
+    if (srv.o.pool > 0 && left == 0)
+        pool_stop(&workers);       /* every pool thread is idle: join them */
     server_finish(&srv);
     pthread_attr_destroy(&attr);
     pthread_attr_destroy(&writer_attr);
