@@ -26,7 +26,7 @@ static void *pool_thread(void *arg)
         if (item == NULL)
             break;                          /* stopping */
         pthread_mutex_unlock(&p->mu);
-        p->serve(item);
+        (void)p->serve(item);
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
@@ -34,7 +34,7 @@ static void *pool_thread(void *arg)
 }
 
 int pool_start(struct pool *p, unsigned n, const pthread_attr_t *attr,
-               void (*serve)(void *item))
+               void *(*serve)(void *item))
 {
     *p = (struct pool){.n = n, .serve = serve, .seat_fd = {-1, -1}};
     int rc = pthread_mutex_init(&p->mu, NULL);

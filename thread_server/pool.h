@@ -32,13 +32,13 @@ struct pool {
     int want_seat;              /* the main thread waits on seat_fd */
     int seat_written;           /* a byte is in the pipe */
     int seat_fd[2];             /* pipe: a thread became idle */
-    void (*serve)(void *item);
+    void *(*serve)(void *item);
 };
 
 /* Start n threads (attr: stack size, joinable) that each call serve(item)
- * for item after item.  0, or -1 with errno (nothing left running). */
+ * (a thread start routine; what it returns is ignored) item after item.  0, or -1 with errno (nothing left running). */
 int pool_start(struct pool *p, unsigned n, const pthread_attr_t *attr,
-               void (*serve)(void *item));
+               void *(*serve)(void *item));
 
 /* 1 if an idle thread would take an item handed over now.  0 if not:
  * then pool_seat_fd() turns readable when a thread frees up. */

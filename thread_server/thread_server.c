@@ -103,6 +103,9 @@ static struct client *clients;
 static size_t nclients;
 static size_t chat_max;                    /* chat queue bound */
 static struct pool workers;                /* --pool N */
+/* --pool: structs of finished clients, reused by the next ones, so pool
+ * threads never call free(): glibc would give each its own arena */
+static struct client *spare;
 
 /* ---- chat: a reader and a writer per client ---- */
 
@@ -265,14 +268,18 @@ static void leave(struct client *c)
     close(c->fd);
     buf_free(&c->queue);
     pthread_cond_destroy(&c->wake);
-    free(c);
+    c->next = spare;
+    if (srv.o.pool > 0)
+        spare = c;          /* for the next client (see spare) */
+    else
+        free(c);
     if (nclients == 0)
         pthread_cond_broadcast(&all_gone);
     pthread_mutex_unlock(&lock);
 }
 
-/* Serve one client from start to end, in whatever thread runs it. */
-static void serve_client(void *arg)
+/* Serve one client from start to end: its own thread, or a pool thread. */
+static void *client_thread(void *arg)
 {
     struct client *c = arg;
     struct session *s = &c->s;
@@ -295,11 +302,6 @@ static void serve_client(void *arg)
     pthread_mutex_unlock(&lock);
     session_finish(s, cut, srv.access_fd, srv.st);
     leave(c);
-}
-
-static void *client_thread(void *arg)
-{
-    serve_client(arg);
     return NULL;
 }
 
@@ -309,18 +311,21 @@ static void *client_thread(void *arg)
  * refuse it (NULL). */
 static struct client *admit(int fd, const char *peer)
 {
-    struct client *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        server_refuse(&srv, fd, peer, "out of memory");
-        return NULL;
-    }
     pthread_mutex_lock(&lock);
     if (nclients >= srv.o.max_clients) {
         pthread_mutex_unlock(&lock);
-        free(c);
         server_refuse(&srv, fd, peer, NULL);
         return NULL;
     }
+    struct client *c = spare;
+    if (c != NULL) {
+        spare = c->next;
+    } else if ((c = malloc(sizeof *c)) == NULL) {
+        pthread_mutex_unlock(&lock);
+        server_refuse(&srv, fd, peer, "out of memory");
+        return NULL;
+    }
+    memset(c, 0, sizeof *c);
     uint64_t id = atomic_load(&srv.st->clients) + 1;
     c->fd = fd;
     c->id = id;
@@ -370,10 +375,9 @@ static void hand_over(int fd, const char *peer)
     pool_put(&workers, c);
 }
 
-/* --pool: accept only while a pool thread is free to serve at once;
- * otherwise leave the listener alone (the next client waits in the
- * kernel's backlog) and wait for a thread to free up.  Returns when
- * SIGINT/SIGTERM arrives. */
+/* --pool: accept only while a pool thread is free to serve at once; else
+ * leave the listener alone (the next client waits in the kernel's backlog)
+ * and wait for a thread to free up.  Returns on SIGINT/SIGTERM. */
 static void pool_accept_loop(void)
 {
     while (!sig_stop) {
@@ -471,7 +475,7 @@ int main(int argc, char **argv)
         log_warn("thread attributes:");
         return 1;
     }
-    if (srv.o.pool > 0 && pool_start(&workers, srv.o.pool, &writer_attr, serve_client) == -1) {
+    if (srv.o.pool > 0 && pool_start(&workers, srv.o.pool, &writer_attr, client_thread) == -1) {
         log_warn("starting %u pool threads:", srv.o.pool);
         return 1;
     }
@@ -484,6 +488,8 @@ int main(int argc, char **argv)
     size_t left = drain_clients();
     if (srv.o.pool > 0 && left == 0)
         pool_stop(&workers);       /* every pool thread is idle: join them */
+    for (struct client *c; (c = spare) != NULL; free(c))
+        spare = c->next;
     server_finish(&srv);
     pthread_attr_destroy(&attr);
     pthread_attr_destroy(&writer_attr);
