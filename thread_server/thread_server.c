@@ -486,10 +486,11 @@ int main(int argc, char **argv)
         server_accept_loop(&srv, spawn, NULL);
     server_close_listener(&srv);
     size_t left = drain_clients();
-    if (srv.o.pool > 0 && left == 0)
+    if (srv.o.pool > 0 && left == 0) {
         pool_stop(&workers);       /* every pool thread is idle: join them */
-    for (struct client *c; (c = spare) != NULL; free(c))
-        spare = c->next;
+        for (struct client *c; (c = spare) != NULL; free(c))
+            spare = c->next;
+    }
     server_finish(&srv);
     pthread_attr_destroy(&attr);
     pthread_attr_destroy(&writer_attr);
