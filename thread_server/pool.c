@@ -1,9 +1,12 @@
 /* pool: N threads, a mailbox each, a stack of the idle ones, one mutex. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "common/log.h"
+#include "common/sig.h"
 #include "thread_server/pool.h"
 
 static void *pool_thread(void *arg)
@@ -86,6 +89,25 @@ int pool_has_seat(struct pool *p)
 int pool_seat_fd(const struct pool *p)
 {
     return p->seat_fd[0];
+}
+
+int pool_wait(struct pool *p, struct server *srv)
+{
+    if (pool_has_seat(p))
+        return server_wait(srv, 1);
+    struct pollfd pfd[2] = {
+        {.fd = srv->sigfd, .events = POLLIN},
+        {.fd = p->seat_fd[0], .events = POLLIN},
+    };
+    if (poll(pfd, 2, -1) == -1) {
+        if (errno == EINTR)
+            return 0;
+        log_warn("poll:");
+        return -1;
+    }
+    if (pfd[0].revents & POLLIN)
+        sig_drain(srv->sigfd);
+    return 0;                               /* a thread is idle: look again */
 }
 
 void pool_put(struct pool *p, void *item)

@@ -15,6 +15,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "common/server.h"
+
 struct pool_worker {
     struct pool *pool;
     pthread_t tid;
@@ -44,6 +46,12 @@ int pool_start(struct pool *p, unsigned n, const pthread_attr_t *attr,
  * then pool_seat_fd() turns readable when a thread frees up. */
 int pool_has_seat(struct pool *p);
 int pool_seat_fd(const struct pool *p);
+
+/* The accept loop's wait with a pool: as server_wait (1: accept may be
+ * called, 0: not yet, -1: poll error, reported), but the listener is
+ * watched only while a thread is idle; until then the main thread sleeps
+ * until one is, or a signal comes. */
+int pool_wait(struct pool *p, struct server *srv);
 
 /* Hand item to an idle thread; only after pool_has_seat() said 1. */
 void pool_put(struct pool *p, void *item);
