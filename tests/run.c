@@ -267,6 +267,7 @@ int main(int argc, char **argv)
     model_tests();
     fault_tests();
     docs_tests();
+    bench_tests();
 
     if (list) {
         for (size_t i = 0; i < ncases; i++)

@@ -75,5 +75,6 @@ void client_tests(void);
 void model_tests(void);
 void fault_tests(void);
 void docs_tests(void);
+void bench_tests(void);
 
 #endif
