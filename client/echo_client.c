@@ -106,6 +106,19 @@ static int usage_error(const char *fmt, ...)
     return 2;
 }
 
+/* "127.0.0.1:7878", "localhost:7878", "[::1]:7878": a host and a port
+ * in one argument (an IPv6 literal has more than one colon and no
+ * brackets, or brackets and nothing after them). */
+static int looks_like_host_port(const char *host)
+{
+    const char *colon = strrchr(host, ':');
+    if (colon == NULL || colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+        return 0;
+    if (host[0] == '[')
+        return colon > host && colon[-1] == ']';
+    return strchr(host, ':') == colon;
+}
+
 /* Parse argv into the flags, host and port.  Returns -1 to go on, or the
  * exit status: 0 after --help/--version, 1 if stdout failed, 2 on an
  * error. */
@@ -152,6 +165,9 @@ static int parse_args(int argc, char **argv, int *framed, int *quiet,
         return usage_error("unexpected argument '%s'", argv[optind + 2]);
     if (optind < argc && (*host = argv[optind++])[0] == '\0')
         return usage_error("invalid host '' (expected an address or host name)");
+    if (looks_like_host_port(*host))
+        return usage_error("'%s' is HOST:PORT; give them as two arguments: " PROG " HOST PORT",
+                           *host);
     if (optind < argc && opt_number(*port = argv[optind], 1, 65535, &num) == -1)
         return usage_error("invalid port '%s' (expected 1-65535)", *port);
     return -1;
@@ -424,14 +440,22 @@ static int run(struct client *c)
 static int verdict(const struct client *c)
 {
     const char *unit = c->framed ? "frame" : "byte";
+    /* an early close always ends in the same words: what came back of what was sent */
+    const char *early = NULL;
     if (!c->shut_wr)
-        log_warn("connection closed by the server before the end of input");
+        early = "before the end of input";
     else if (c->framed && frame_dec_partial(&c->frames) > 0)
-        log_warn("connection closed in the middle of a frame");
+        early = "in the middle of a frame";
+    else if (c->diff_at == 0 && c->recv < c->sent)
+        early = "before echoing everything";
+    if (early != NULL)
+        log_warn("the server closed the connection %s: %llu of %llu %ss sent came back", early,
+                 c->recv, c->sent, unit);
     else if (c->diff_at != 0 && (!c->excess || c->sent == c->recv))
         log_warn("echo differs from what was sent at %s %llu", unit, c->diff_at);
     else if (c->sent != c->recv)
-        log_warn("sent %llu %ss, received %llu back", c->sent, unit, c->recv);
+        log_warn("echo longer than what was sent: %llu %ss came back for %llu sent", c->recv,
+                 unit, c->sent);
     else if (c->verifying && c->hashing && c->hash_sent != c->hash_recv)
         log_warn("echo differs from what was sent, past the first %zu bytes", WINDOW_MAX);
     else

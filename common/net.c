@@ -14,11 +14,18 @@
 
 #include "common/net.h"
 
+/* Longest address or host name shown in an error: a longer one is cut
+ * with "...", so the reason after it always fits the caller's buffer. */
+#define ERR_ADDR_MAX 64
+
 static void set_err(char *err, size_t errlen, const char *step,
                     const char *addr, const char *why)
 {
+    int len = (int)strlen(addr);
+    int cut = len > ERR_ADDR_MAX;
     if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s %s: %s", step, addr, why);
+        snprintf(err, errlen, "%s %.*s%s: %s", step, cut ? ERR_ADDR_MAX - 3 : len, addr,
+                 cut ? "..." : "", why);
 }
 
 /* err = "STEP ADDR:PORT: strerror(e)" for the address that failed. */
@@ -39,10 +46,19 @@ static int resolve(const char *host, const char *port, int passive,
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    /* "[::1]", as the suite prints addresses: the brackets only delimit */
+    char literal[NET_ADDR_MAX];
+    const char *typed = host;
+    size_t len = strlen(host);
+    if (len > 2 && len < sizeof literal && host[0] == '[' && host[len - 1] == ']') {
+        snprintf(literal, sizeof literal, "%.*s", (int)len - 2, host + 1);
+        hints.ai_flags |= AI_NUMERICHOST;
+        host = literal;
+    }
     int rc = getaddrinfo(host, port, &hints, res);
     if (rc != 0) {
         const char *why = rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
-        set_err(err, errlen, "resolve", host, why);
+        set_err(err, errlen, "resolve", typed, why);
         errno = EINVAL;
         return -1;
     }

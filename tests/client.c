@@ -84,6 +84,12 @@ static void t_client_errors(const void *arg)
     CHECK_EQ(client("/dev/null", NULL, err, sizeof err, "--bogus", NULL, NULL), 2);
     CHECK_HAS(err, "unrecognized option '--bogus'");
     CHECK_EQ(client("/dev/null", NULL, err, sizeof err, "a", "1", "extra"), 2);
+    /* the address as the servers print it, in one argument: a hint, not a resolver error */
+    CHECK_EQ(client("/dev/null", NULL, err, sizeof err, "127.0.0.1:7878", NULL, NULL), 2);
+    CHECK_HAS(err, "'127.0.0.1:7878' is HOST:PORT; give them as two arguments: "
+              "echo_client HOST PORT");
+    CHECK_EQ(client("/dev/null", NULL, err, sizeof err, "[::1]:7878", NULL, NULL), 2);
+    CHECK_HAS(err, "is HOST:PORT");
     const char *out = tmp_path("help");
     CHECK_EQ(client(NULL, out, err, sizeof err, "--help", NULL, NULL), 0);
     CHECK(strncmp(read_text(out), "usage: ", 7) == 0);
@@ -146,14 +152,86 @@ static void t_client_mismatch(const void *arg)
         const char *in = make_file("mismatch.in", 24 << 20, 5);
         CHECK_EQ(client(in, NULL, err, sizeof err, "127.0.0.1", port, NULL), 1);
         CHECK_HAS(err, mode == 0 ? "echo differs from what was sent"
-                                 : "sent 25165824 bytes, received 0 back");
+                                 : "before echoing everything: 0 of 25165824 bytes sent came back");
         pthread_join(t, NULL);
         close(f.lfd);
     }
 }
 
+/* A server that closes early gets the same words every time: how much
+ * came back of what was sent (framed server, chat server, dropped line). */
+static void t_client_early_close(const void *arg)
+{
+    (void)arg;
+    char err[512];
+    const char *in = write_text("hello", "hello\n");
+    /* unframed bytes at a framed server: "hell" is a length past --max-frame */
+    struct proc *p = srv_start(thread_kind(), "-q", "-m", "framed", NULL);
+    CHECK_EQ(client(in, NULL, err, sizeof err, "127.0.0.1", p->portstr, NULL), 1);
+    CHECK_HAS(err, "echo_client: the server closed the connection ");
+    CHECK_HAS(err, ": 0 of 6 bytes sent came back\n");
+    srv_stop(p);
+    srv_free(p);
+    /* chat sends nothing back to the sender */
+    p = srv_start(thread_kind(), "-q", "-m", "chat", NULL);
+    CHECK_EQ(client(in, NULL, err, sizeof err, "127.0.0.1", p->portstr, NULL), 1);
+    CHECK_STR(err, "echo_client: the server closed the connection before echoing everything: "
+              "0 of 6 bytes sent came back\n");
+    srv_stop(p);
+    srv_free(p);
+    /* --framed at a line server: the frame header is not a line */
+    p = srv_start(thread_kind(), "-q", "-m", "line", "--max-frame", "4", NULL);
+    CHECK_EQ(client(in, NULL, err, sizeof err, "--framed", "127.0.0.1", p->portstr), 1);
+    CHECK_HAS(err, "echo_client: the server closed the connection ");
+    CHECK_HAS(err, " of 1 frames sent came back\n");
+    srv_stop(p);
+    srv_free(p);
+}
+
+/* "[::1]", as the servers print it, works as input for both sides. */
+static void t_client_bracketed_v6(const void *arg)
+{
+    (void)arg;
+    int s = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    if (s < 0 || bind(s, (struct sockaddr *)&sa6, sizeof sa6) != 0)
+        test_skip("no IPv6 loopback here");
+    close(s);
+    struct proc *p = srv_start(thread_kind(), "-q", "-b", "[::1]", NULL);
+    CHECK_OUT(p, "listening on [::1]:");
+    char err[512];
+    const char *in = write_text("v6", "over six\n"), *out = tmp_path("v6.out");
+    CHECK_EQ(client(in, out, err, sizeof err, "[::1]", p->portstr, NULL), 0);
+    CHECK_STR(read_text(out), "over six\n");
+    srv_stop(p);
+    srv_free(p);
+}
+
+/* A very long -b or HOST is cut in the error line, never its reason. */
+static void t_long_host_error(const void *arg)
+{
+    (void)arg;
+    char host[301], err[1024], path[256];
+    memset(host, 'a', 300);
+    host[300] = '\0';
+    const char *argv[] = {bin_path("thread_server", path, sizeof path), "-p", "0", "-b", host, NULL};
+    CHECK_EQ(run_cmd(argv, "/dev/null", NULL, err, sizeof err, MS(30000)), 1);
+    CHECK_HAS(err, "thread_server: resolve aaaa");
+    CHECK_HAS(err, "a...: ");
+    CHECK_MSG(strlen(err) < 200 && err[strlen(err) - 1] == '\n' && strstr(err, "...: ") != NULL &&
+              strlen(strstr(err, "...: ")) > 8, "the reason is cut: %s", err);
+    CHECK_EQ(client("/dev/null", NULL, err, sizeof err, host, "7", NULL), 1);
+    CHECK_HAS(err, "echo_client: resolve aaaa");
+    CHECK_MSG(strlen(strstr(err, "...: ")) > 8, "the reason is cut: %s", err);
+}
+
 void client_tests(void)
 {
+    test_add("a 300-character host name: the error line keeps its reason", t_long_host_error,
+             NULL, 30, 0);
+    test_add("echo_client: an early close says how much came back, in the same words",
+             t_client_early_close, NULL, 30, 0);
+    test_add("echo_client and servers take [::1] as printed", t_client_bracketed_v6, NULL, 30, 0);
     test_add("echo_client: line and framed modes, empty input", t_client_modes, NULL, 30, 0);
     test_add("echo_client: usage errors exit 2, refused exits 1", t_client_errors, NULL, 30, 0);
     test_add("echo_client: a wrong or missing echo past the window exits 1", t_client_mismatch,
