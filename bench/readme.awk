@@ -1,12 +1,8 @@
-# readme.awk: put a bench run's summary and table (latest.md) into
-# README.md between its "<!-- bench table -->" and "<!-- end bench table -->"
-# lines (make bench-reference).
+# readme.awk: put a bench run's summary (latest.md without its title)
+# into README.md between its "<!-- bench table -->" and
+# "<!-- end bench table -->" lines (make bench-reference).
 #   awk -f bench/readme.awk bench/results/latest.md README.md > NEW
-FNR == NR {
-    if ($0 ~ /^- / || $0 ~ /^\|/) keep[++n] = $0
-    else if (n > 0 && $0 == "" && !blank_done && keep[n] ~ /^- /) { keep[++n] = ""; blank_done = 1 }
-    next
-}
+FNR == NR { if (FNR > 2) keep[++n] = $0; next }
 /^<!-- bench table -->$/ { print; for (i = 1; i <= n; i++) print keep[i]; skip = 1; found = 1; next }
 /^<!-- end bench table -->$/ { skip = 0 }
 !skip { print }

@@ -91,7 +91,7 @@ latest-rounds.csv, latest.md and SVG charts to the --out directory.
   --scenarios LIST    comma-separated from ${ALL_SCENARIOS[*]}
                       (default: all)
   --rounds N          rounds per cell, the median is shown (default 3)
-  --seconds S         seconds per round, decimals allowed (default 1.5)
+  --seconds S         seconds per round, decimals allowed (default 1)
   --stream-bytes B    bytes for the stream scenario, K/M/G suffixes (default 1G)
   --pin MODE          split: server on one CPU, echo_bench on another (default);
                       same: both on one CPU; none: no pinning (1x64-1cpu
@@ -109,7 +109,7 @@ say() { echo "$*" >&2; }
 
 # --- options ------------------------------------------------------------------
 SERVERS=$DEFAULT_SERVERS SCENARIOS=$(IFS=,; echo "${ALL_SCENARIOS[*]}")
-ROUNDS=3 SECS=1.5 STREAM=1G PIN=split OUT=$ROOT/build/bench
+ROUNDS=3 SECS=1 STREAM=1G PIN=split OUT=$ROOT/build/bench
 if [[ ${BENCH_QUICK:-0} != 0 ]]; then ROUNDS=1 SECS=0.5 STREAM=256M; fi
 while (( $# )); do
     case $1 in
@@ -256,8 +256,8 @@ start_server() {
     if [[ $line =~ listening\ on\ .*:([0-9]+)\  ]]; then PORT=${BASH_REMATCH[1]}; return 0; fi
     why=$(head -n 1 "$TMP/server.err" | head -c 160 | tr ',' ';')
     if ! kill -0 "$SPID" 2>/dev/null; then wait "$SPID" || rc=$?; fi
-    if (( rc == 2 )); then SKIP=1 NOTE="not supported by this build"
-    elif grep -qi 'io_uring' "$TMP/server.err"; then SKIP=1 NOTE=${why:-io_uring unavailable}
+    if (( rc == 2 )); then SKIP=1 NOTE="not supported by this build: not run"
+    elif grep -qi 'io_uring' "$TMP/server.err"; then SKIP=1 NOTE="not run: ${why:-io_uring unavailable}"
     else NOTE="server did not start: $why"
     fi
     kill_server; return 1
@@ -275,12 +275,13 @@ stop_server() {
     (( rc == 0 )) || { : "${NOTE:=server exited with status $rc after SIGTERM}"; return 1; }
 }
 
-# csv_field NAME: the field of ROW under NAME in HEAD (both CSV lines), or ''
-csv_field() {
+# read_csv: F[NAME] for each field of ROW named in HEAD (echo_bench's
+# two CSV lines; its header says what the mode measured)
+declare -A F
+read_csv() {
     local -a h r; local i
-    IFS=, read -ra h <<< "$HEAD"; IFS=, read -ra r <<< "$ROW"
-    for i in "${!h[@]}"; do [[ ${h[$i]} != "$1" ]] || { echo "${r[$i]-}"; return; }; done
-    echo ''
+    F=(); IFS=, read -ra h <<< "$HEAD"; IFS=, read -ra r <<< "$ROW"
+    for i in "${!h[@]}"; do F[${h[$i]}]=${r[$i]-}; done
 }
 # run_round SCENARIO: one echo_bench run; its figures as one line of
 # $TMP/rounds ("rate mb p50 p99 max user_us sys_us per_unit errors");
@@ -297,7 +298,7 @@ run_round() {
     timeout --foreground -k 5 "$limit" bin/echo_bench --csv -q "${BENCH_PIN[@]}" "${args[@]}" \
         --timeout 20 --server-pid "$SPID" 127.0.0.1 "$PORT" > "$TMP/round.csv" 2> "$TMP/round.err" || rc=$?
     { read -r HEAD; read -r ROW; } < "$TMP/round.csv" || :
-    ERRORS=$(csv_field errors)
+    read_csv; ERRORS=${F[errors]-}
     if (( rc == 124 || rc == 137 )); then NOTE="echo_bench timed out after $limit s"
     elif (( rc != 0 )); then
         NOTE="echo_bench exit $rc${ERRORS:+ (errors $ERRORS)}: $(head -n 1 "$TMP/round.err" | tr , ';')"
@@ -305,10 +306,10 @@ run_round() {
     elif [[ -z $ERRORS || $ERRORS != 0 ]]; then NOTE="echo_bench printed no CSV row"
     else
         local rate=''
-        case $per in msg) rate=$(csv_field msgs_per_s) ;; conn) rate=$(csv_field conns_per_s) ;; esac
-        FIG="$rate,$(csv_field mb_per_s),$(csv_field p50_us),$(csv_field p99_us),$(csv_field max_us)"
-        FIG+=",$(csv_field server_user_us),$(csv_field server_sys_us),$(csv_field "server_cpu_us_per_$per")"
-        FIG+=",$(csv_field seconds),$ERRORS"
+        case $per in msg) rate=${F[msgs_per_s]-} ;; conn) rate=${F[conns_per_s]-} ;; esac
+        FIG="$rate,${F[mb_per_s]-},${F[p50_us]-},${F[p99_us]-},${F[max_us]-}"
+        FIG+=",${F[server_user_us]-},${F[server_sys_us]-},${F[server_cpu_us_per_$per]-}"
+        FIG+=",${F[seconds]-},$ERRORS"
         echo "$FIG" >> "$TMP/rounds"; return 0
     fi
     return 1
@@ -354,7 +355,7 @@ run_cell() {
         for (( r = 1; r <= ROUNDS; r++ )); do
             progress "$s" "$sc" "$r"
             run_round "$sc" || { status=failed; break; }
-            echo "$s,$sc,$r,$(tail -n 1 "$TMP/rounds")" >> "$TMP/rounds.csv"
+            echo "$s,$sc,$r,$FIG" >> "$TMP/rounds.csv"
             PLAN_DONE=$(( PLAN_DONE + PLAN )) PLAN_LEFT=$(( PLAN_LEFT - PLAN ))
         done
         stop_sampler
@@ -373,14 +374,17 @@ run_cell() {
         [[ $sc != stream ]] || rate='' p50='' p99='' max=''     # no latencies in stream mode
         # user and system per unit, in the same proportion as the total
         if [[ -n $cpu && -n $user ]] && (( user + sys > 0 )); then
-            cu=$(awk -v c="$cpu" -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", c * u / (u + s) }')
-            cs=$(awk -v c="$cpu" -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", c * s / (u + s) }')
+            local c100=$(( 10#${cpu/./} )) u100        # cpu has two decimals
+            u100=$(( c100 * user / (user + sys) ))
+            printf -v cu '%d.%02d' $(( u100 / 100 )) $(( u100 % 100 ))
+            printf -v cs '%d.%02d' $(( (c100 - u100) / 100 )) $(( (c100 - u100) % 100 ))
         elif [[ -n $cpu ]]; then cu=0.00 cs=0.00
         fi
     elif [[ $status == failed ]]; then
         FAILED=$(( FAILED + 1 )); say "[$CELL/$NCELLS] FAILED: ${LABEL[$s]} $sc: $NOTE"
     fi
-    echo "$s,$sc,$conns,${SIZE[$sc]},$(wc -l < "$TMP/rounds"),$per,$rate,$mbs,$p50,$p99,$max,$cpu,$cu,$cs,$PEAK_MEM,$PEAK_COUNT,$errs,$status,${NOTE//,/;}" >> "$TMP/results.csv"
+    mapfile -t sorted < "$TMP/rounds"
+    echo "$s,$sc,$conns,${SIZE[$sc]},${#sorted[@]},$per,$rate,$mbs,$p50,$p99,$max,$cpu,$cu,$cs,$PEAK_MEM,$PEAK_COUNT,$errs,$status,${NOTE//,/;}" >> "$TMP/results.csv"
 }
 
 # --- main -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ NR == 1 {
         cell[r, 6] = cpu(get("cpu_us")) ((get("per") != "msg" && get("cpu_us") != "") ? "/" get("per") : "")
         cell[r, 7] = kib(get("peak_rss_kib")); cell[r, 8] = int_or_dash(get("procs_threads"))
     } else {
-        cell[r, 3] = (st == "failed") ? "FAILED" : st ": " get("note")
+        cell[r, 3] = (st == "failed") ? "FAILED" : get("note")    # "...: not run"
         for (c = 4; c <= ncol; c++) cell[r, c] = "-"
         if (st == "failed") notes[++nnotes] = "FAILED " cell[r, 2] " " sc ": " get("note")
     }
