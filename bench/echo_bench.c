@@ -151,8 +151,7 @@ static uint64_t finish(struct run *r, struct worker *ws, unsigned long nw, int64
     if (probe->pid > 0 && start > 0) {
         if (probe->ok[0] && probe->ok[1]) {
             t.have_cpu = 1;
-            t.cpu_user_us = probe->at[1].user_us - probe->at[0].user_us;
-            t.cpu_sys_us = probe->at[1].sys_us - probe->at[0].sys_us;
+            srvcpu_diff(&probe->at[0], &probe->at[1], &t.cpu_user_us, &t.cpu_sys_us);
         } else {
             log_warn("--server-pid %d: cannot read its CPU time (is it gone?)",
                      (int)probe->pid);

@@ -51,10 +51,49 @@ bad:
     return -1;
 }
 
-static void add_tree(pid_t pid, int depth, unsigned long long sum[2]);
+static uint64_t tick_ns(void)
+{
+    long hz = sysconf(_SC_CLK_TCK);
+    return 1000000000u / (uint64_t)(hz > 0 ? hz : 100);
+}
+
+/* The exact CPU time of pid's live threads (schedstat's first field,
+ * ns), or -1 if the kernel has no schedstat. */
+static int64_t exact_ns(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int64_t sum = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && sum >= 0) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char spath[320], buf[128];
+        snprintf(spath, sizeof spath, "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
+        int fd = open(spath, O_RDONLY | O_CLOEXEC);
+        if (fd == -1) {
+            if (errno != ENOENT)
+                sum = -1;       /* no schedstat at all */
+            continue;           /* a thread that just ended */
+        }
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n > 0) {
+            buf[n] = '\0';
+            sum += (int64_t)strtoull(buf, NULL, 10);
+        }
+    }
+    closedir(d);
+    return sum;
+}
+
+static void add_tree(pid_t pid, int depth, struct srvcpu *sum);
 
 /* Every live child of every thread of pid. */
-static void add_children(pid_t pid, int depth, unsigned long long sum[2])
+static void add_children(pid_t pid, int depth, struct srvcpu *sum)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
@@ -99,31 +138,44 @@ static void add_children(pid_t pid, int depth, unsigned long long sum[2])
     closedir(d);
 }
 
-static void add_tree(pid_t pid, int depth, unsigned long long sum[2])
+/* A live descendant: its threads exactly (ticks if need be), its reaped
+ * children by ticks, its own children likewise. */
+static void add_tree(pid_t pid, int depth, struct srvcpu *sum)
 {
     unsigned long long t[4];
     if (read_stat(pid, t) == -1)
         return;            /* a child that went meanwhile: its parent has it */
-    sum[0] += t[0] + t[2];
-    sum[1] += t[1] + t[3];
+    int64_t exact = exact_ns(pid);
+    sum->total_ns += (exact >= 0 ? (uint64_t)exact : (t[0] + t[1]) * tick_ns()) +
+                     (t[2] + t[3]) * tick_ns();
+    sum->user_ticks += t[0] + t[2];
+    sum->sys_ticks += t[1] + t[3];
     if (depth < MAX_DEPTH)
         add_children(pid, depth, sum);
 }
 
 int srvcpu_read(pid_t pid, struct srvcpu *out)
 {
-    unsigned long long t[4], sum[2] = {0, 0};
-    long hz = sysconf(_SC_CLK_TCK);
-    if (hz <= 0)
-        hz = 100;
+    unsigned long long t[4];
+    *out = (struct srvcpu){0, 0, 0};
     /* children first: one reaped between the two reads is then counted
      * twice (rather than not at all), a tick or so at worst */
-    add_children(pid, 0, sum);
+    add_children(pid, 0, out);
     if (read_stat(pid, t) == -1)
         return -1;
-    sum[0] += t[0] + t[2];
-    sum[1] += t[1] + t[3];
-    out->user_us = sum[0] * 1000000ULL / (unsigned long long)hz;
-    out->sys_us = sum[1] * 1000000ULL / (unsigned long long)hz;
+    /* the process itself by ticks: its exited threads are only there */
+    out->total_ns += (t[0] + t[1] + t[2] + t[3]) * tick_ns();
+    out->user_ticks += t[0] + t[2];
+    out->sys_ticks += t[1] + t[3];
     return 0;
+}
+
+void srvcpu_diff(const struct srvcpu *a, const struct srvcpu *b, uint64_t *user_us,
+                 uint64_t *sys_us)
+{
+    uint64_t total = b->total_ns > a->total_ns ? (b->total_ns - a->total_ns) / 1000 : 0;
+    uint64_t u = b->user_ticks > a->user_ticks ? b->user_ticks - a->user_ticks : 0;
+    uint64_t s = b->sys_ticks > a->sys_ticks ? b->sys_ticks - a->sys_ticks : 0;
+    *user_us = u + s > 0 ? (uint64_t)((double)total * (double)u / (double)(u + s)) : 0;
+    *sys_us = total - *user_us;
 }

@@ -114,7 +114,7 @@ static void burn_us(long us)
 
 static uint64_t total_us(const struct srvcpu *c)
 {
-    return c->user_us + c->sys_us;
+    return c->total_ns / 1000;
 }
 
 /* A live child's time, then the same child once exited and reaped, both
