@@ -88,6 +88,7 @@ struct worker;
  * the measured window ends. */
 struct bench_mode {
     const char *name;                   /* "echo" "framed" "churn" "stream" */
+    int warm_up;                        /* one message per connection first */
     void (*start)(struct worker *w, struct conn *c);          /* C_READY */
     void (*event)(struct worker *w, struct conn *c, int in, int out);
     void (*window_end)(struct worker *w, struct conn *c);     /* any open */
@@ -124,6 +125,7 @@ struct run {
     atomic_llong end;                  /* deadline, ns; SIGINT moves it */
     atomic_int quit;                   /* second SIGINT: stop at once */
     atomic_int closed;                 /* the window is closed and measured */
+    atomic_int warming;                /* before the window: nothing counts */
     atomic_uint shown;                 /* error lines printed */
     atomic_uint idle;                  /* workers past their window */
     atomic_uint done;                  /* workers finished */

@@ -199,6 +199,7 @@ int main(int argc, char **argv)
     atomic_init(&r.end, INT64_MAX);
     atomic_init(&r.quit, 0);
     atomic_init(&r.closed, 0);
+    atomic_init(&r.warming, 0);
     atomic_init(&r.shown, 0);
     atomic_init(&r.idle, 0);
     atomic_init(&r.done, 0);

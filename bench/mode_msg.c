@@ -93,6 +93,11 @@ static void complete(struct worker *w, struct conn *c)
     int64_t now = sys_now_ns();
     int64_t end = atomic_load_explicit(&r->end, memory_order_relaxed);
     c->t_wait = 0;
+    if (atomic_load_explicit(&r->warming, memory_order_relaxed)) {
+        c->st = C_READY;            /* served once: ready for the window */
+        conn_deactivate(w, c);
+        return;
+    }
     if (now <= end) {
         hist_add(&w->hist, (uint64_t)(now - c->t0));
         w->msgs++;
@@ -126,7 +131,6 @@ static void on_echo(struct worker *w, struct conn *c)
 
 static void msg_start(struct worker *w, struct conn *c)
 {
-    w->opened++;
     send_msg(w, c);
 }
 
@@ -159,8 +163,8 @@ static void msg_window_end(struct worker *w, struct conn *c)
         conn_close(w, c);
 }
 
-const struct bench_mode mode_echo = {"echo", msg_start, msg_event, msg_window_end};
-const struct bench_mode mode_churn = {"churn", msg_start, msg_event, msg_window_end};
+const struct bench_mode mode_echo = {"echo", 1, msg_start, msg_event, msg_window_end};
+const struct bench_mode mode_churn = {"churn", 0, msg_start, msg_event, msg_window_end};
 
 const struct bench_mode *mode_of(const struct cfg *cfg)
 {

@@ -69,7 +69,6 @@ static void stream_read(struct worker *w, struct conn *c)
 
 static void stream_start(struct worker *w, struct conn *c)
 {
-    w->opened++;
     if (c->total == 0) {
         conn_close(w, c);
         return;
@@ -98,4 +97,5 @@ static void stream_window_end(struct worker *w, struct conn *c)
         conn_close(w, c);
 }
 
-const struct bench_mode mode_stream = {"stream", stream_start, stream_event, stream_window_end};
+const struct bench_mode mode_stream = {"stream", 0, stream_start, stream_event,
+                                       stream_window_end};

@@ -16,7 +16,7 @@
 #   50x64      50 connections, 64 B                        msgs/s
 #   1000x64    1000 connections, 64 B                      msgs/s
 #   50x4k      50 connections, 4 KiB                       MB/s
-#   stream     one connection, --stream-bytes in total     MB/s
+#   stream     one connection, --stream-bytes (or --seconds) MB/s
 #   churn      a new connection per message, 4 at once    connections/s
 #
 # Reading the results: a cell is the median round by its key figure.  msgs/s
@@ -92,7 +92,8 @@ latest-rounds.csv, latest.md and SVG charts to the --out directory.
                       (default: all)
   --rounds N          rounds per cell, the median is shown (default 3)
   --seconds S         seconds per round, decimals allowed (default 1)
-  --stream-bytes B    bytes for the stream scenario, K/M/G suffixes (default 1G)
+  --stream-bytes B    bytes for the stream scenario, K/M/G suffixes (default 1G;
+                      the stream stops after --seconds if that comes first)
   --pin MODE          split: server on one CPU, echo_bench on another (default);
                       same: both on one CPU; none: no pinning (1x64-1cpu
                       always puts both on one CPU)
@@ -100,7 +101,7 @@ latest-rounds.csv, latest.md and SVG charts to the --out directory.
                       reference run in bench/results/ is make bench-reference)
   -h, --help          show this help and exit
 
-BENCH_QUICK=1 makes the defaults 1 round of 0.5 s and a 256M stream.
+BENCH_QUICK=1 makes the defaults 1 round of 0.3 s and a 256M stream.
 Exit status: 0 if every cell ran and verified, 1 if one failed, 2 on usage.
 EOF
 }
@@ -110,7 +111,7 @@ say() { echo "$*" >&2; }
 # --- options ------------------------------------------------------------------
 SERVERS=$DEFAULT_SERVERS SCENARIOS=$(IFS=,; echo "${ALL_SCENARIOS[*]}")
 ROUNDS=3 SECS=1 STREAM=1G PIN=split OUT=$ROOT/build/bench
-if [[ ${BENCH_QUICK:-0} != 0 ]]; then ROUNDS=1 SECS=0.5 STREAM=256M; fi
+if [[ ${BENCH_QUICK:-0} != 0 ]]; then ROUNDS=1 SECS=0.3 STREAM=256M; fi
 while (( $# )); do
     case $1 in
         --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}"; continue ;;
@@ -289,7 +290,8 @@ read_csv() {
 run_round() {
     local rc=0 limit=$(( SECS_MS / 1000 + 30 )) args per
     case $1 in
-        stream) args=(--stream "$STREAM" -c 1); limit=$(( 60 + STREAM_BYTES / 20000000 )) per=mb ;;
+        # the stream stops at --stream-bytes or after --seconds, whichever is first
+        stream) args=(--stream "$STREAM" -c 1 -d "$SECS") per=mb ;;
         churn)  args=(--churn -c "${CONNS[$1]}" -s "${SIZE[$1]}" -d "$SECS") per=conn ;;
         *)      args=(-c "${CONNS[$1]}" -s "${SIZE[$1]}" -d "$SECS") per=msg ;;
     esac
@@ -326,8 +328,7 @@ skip_reason() {
     return 1
 }
 plan_ms() {   # SCENARIO: the expected length of one round, for "time left"
-    case $1 in stream) PLAN=$(( 300 + STREAM_BYTES / 1000000 )) ;;
-               1000x64) PLAN=$(( SECS_MS + 700 )) ;; *) PLAN=$(( SECS_MS + 200 )) ;; esac
+    case $1 in 1000x64) PLAN=$(( SECS_MS + 700 )) ;; *) PLAN=$(( SECS_MS + 200 )) ;; esac
 }
 progress() {  # SERVER SCENARIO ROUND
     local now left=$PLAN_LEFT; ms_now now
@@ -417,7 +418,7 @@ cp "$TMP/results.csv" "$OUT/latest.csv"; cp "$TMP/rounds.csv" "$OUT/latest-round
     echo
     echo "- machine: $MACHINE; load average $LOAD at the start, $LOAD_END at the end"
     echo "- pinning: $PIN_TEXT"
-    echo "- a cell is the median of $ROUNDS round(s) of $SECS s (stream: $STREAM); the run took $(fmt_dur $(( END - START )))"
+    echo "- a cell is the median of $ROUNDS round(s) of $SECS s (stream: $STREAM or $SECS s); the run took $(fmt_dur $(( END - START )))"
     [[ -z $WARNING ]] || echo "- WARNING: $WARNING"
     echo
     awk -v labels="$LABELS" -f bench/lib.awk -f bench/table.awk "$OUT/latest.csv"

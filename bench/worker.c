@@ -2,8 +2,9 @@
  *
  * The main thread connects every connection (blocking net_connect, before
  * the clock starts) and hands them out to the workers, each with its own
- * epoll set, one message outstanding per connection.  The window opens
- * when every worker is ready and closes at the deadline (brought forward
+ * epoll set, one message outstanding per connection.  In the message
+ * modes each connection first makes one round trip, not counted (warm_up).
+ * The window opens when every worker is ready and closes at the deadline (brought forward
  * by SIGINT/SIGTERM, which the main thread takes with sigtimedwait), or
  * once no worker has work left in it (the stream is all back, every
  * connection failed).  The caller's measure() runs at both ends, on the
@@ -46,6 +47,7 @@ unsigned long bench_connect_all(struct run *r, struct worker *ws, unsigned long 
             c->fd = fd;
             c->st = C_READY;
             ws[k].open++;
+            ws[k].opened++;
             if (net_set_nonblock(fd, 1) == -1 ||
                 conn_events(&ws[k], c, EPOLL_CTL_ADD, cfg->stream > 0) == -1) {
                 bench_report(r, errors, c->id, "set-up: %s", strerror(errno));
@@ -78,10 +80,44 @@ static void leave_window(struct worker *w, unsigned long nw, int64_t now, int64_
         pthread_kill(w->run->main_tid, SIGUSR1);
 }
 
+/* Events on w's connections for up to ms; 0, or -1 if epoll failed. */
+static int dispatch(struct worker *w, int ms)
+{
+    struct epoll_event ev[MAX_EVENTS];
+    int n = epoll_wait(w->ep, ev, MAX_EVENTS, ms);
+    if (n == -1 && errno != EINTR) {
+        log_warn("epoll_wait:");
+        w->errors++;
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        uint32_t e = ev[i].events;
+        w->run->mode->event(w, ev[i].data.ptr, (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0,
+                            (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0);
+    }
+    return 0;
+}
+
+/* Message modes, before the window: one round trip on every connection,
+ * not counted, so that the window holds no server start-up work (a
+ * fork_server child being forked, a thread started, a connection still
+ * in the backlog); one that gets no echo within the timeout fails here. */
+static void warm_up(struct worker *w)
+{
+    struct run *r = w->run;
+    for (size_t i = 0; i < w->nconns; i++)
+        if (w->conns[i].st == C_READY)
+            r->mode->start(w, &w->conns[i]);
+    while (w->active > 0 && !atomic_load_explicit(&r->quit, memory_order_relaxed)) {
+        conn_check_timeouts(w, sys_now_ns());
+        if (w->active > 0 && dispatch(w, (int)(TICK_NS / 1000000)) == -1)
+            break;
+    }
+}
+
 static void worker_loop(struct worker *w, unsigned long nw)
 {
     struct run *r = w->run;
-    struct epoll_event ev[MAX_EVENTS];
     int in_window = 1, closing = 0;
     int64_t now = sys_now_ns(), end = 0, next_check = now + TICK_NS;
     while (w->open > 0 && !atomic_load_explicit(&r->quit, memory_order_relaxed)) {
@@ -113,17 +149,8 @@ static void worker_loop(struct worker *w, unsigned long nw)
         if (!in_window && !closing)
             until = now + TICK_NS / 10;
         int ms = (int)((until - now + 999999) / 1000000);
-        int n = epoll_wait(w->ep, ev, MAX_EVENTS, ms);
-        if (n == -1 && errno != EINTR) {
-            log_warn("epoll_wait:");
-            w->errors++;
+        if (dispatch(w, ms) == -1)
             break;
-        }
-        for (int i = 0; i < n; i++) {
-            uint32_t e = ev[i].events;
-            r->mode->event(w, ev[i].data.ptr, (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0,
-                           (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0);
-        }
     }
     if (in_window)      /* every connection finished or failed early */
         leave_window(w, nw, now, end > 0 ? end : now);
@@ -133,10 +160,11 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct run *r = w->run;
-    unsigned long nw = 0;
+    unsigned long nw = r->nworkers;
+    if (r->mode->warm_up)
+        warm_up(w);
     pthread_barrier_wait(&r->ready);
     pthread_barrier_wait(&r->go);
-    nw = r->nworkers;
     for (size_t i = 0; i < w->nconns; i++)
         if (w->conns[i].st == C_READY)
             r->mode->start(w, &w->conns[i]);
@@ -174,6 +202,7 @@ int64_t bench_run_workers(struct run *r, struct worker *ws, unsigned long nw,
     pthread_sigmask(SIG_BLOCK, &set, NULL);     /* the workers inherit it */
     r->main_tid = pthread_self();
     r->nworkers = nw;
+    atomic_store(&r->warming, r->mode->warm_up);
     if ((rc = pthread_barrier_init(&r->ready, NULL, (unsigned)nw + 1)) != 0 ||
         (rc = pthread_barrier_init(&r->go, NULL, (unsigned)nw + 1)) != 0) {
         log_warn("pthread_barrier_init: %s", strerror(rc));
@@ -184,7 +213,8 @@ int64_t bench_run_workers(struct run *r, struct worker *ws, unsigned long nw,
             log_warn("pthread_create: %s", strerror(rc));   /* nothing measured yet */
             exit(1);
         }
-    pthread_barrier_wait(&r->ready);
+    pthread_barrier_wait(&r->ready);      /* every worker connected and warm */
+    atomic_store(&r->warming, 0);
     measure(arg, 0);
     int64_t start = sys_now_ns(), dur = r->cfg->dur_ns;
     if (dur == 0 && r->cfg->stream == 0)
