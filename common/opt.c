@@ -7,9 +7,9 @@
 
 #include "common/opt.h"
 
-enum { OPT_MAX_FRAME = 256, OPT_DRAIN, OPT_BACKEND, OPT_WORKERS };
+enum { OPT_MAX_FRAME = 256, OPT_DRAIN, OPT_OWN = 512, OWN_MAX = 8 };
 
-static const struct option longopts[] = {
+static const struct option common_longopts[] = {
     {"bind", required_argument, NULL, 'b'},
     {"port", required_argument, NULL, 'p'},
     {"mode", required_argument, NULL, 'm'},
@@ -19,12 +19,10 @@ static const struct option longopts[] = {
     {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
     {"drain", required_argument, NULL, OPT_DRAIN},
     {"quiet", no_argument, NULL, 'q'},
-    {"backend", required_argument, NULL, OPT_BACKEND},
-    {"workers", required_argument, NULL, OPT_WORKERS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0},
 };
+#define NCOMMON (sizeof common_longopts / sizeof common_longopts[0])
 
 static const char *const mode_names[] = {"echo", "line", "framed", "chat"};
 
@@ -50,24 +48,69 @@ int opt_number(const char *s, unsigned long long min, unsigned long long max,
 /* The name a user typed for option val, for messages: "--port". */
 static const char *opt_name(int val)
 {
-    for (const struct option *lo = longopts; lo->name != NULL; lo++)
-        if (lo->val == val)
-            return lo->name;
+    for (size_t i = 0; i < NCOMMON; i++)
+        if (common_longopts[i].val == val)
+            return common_longopts[i].name;
     return "?";
+}
+
+int opt_range(const char *name, const char *arg, unsigned long long min,
+              unsigned long long max, unsigned long long *out, char *err, size_t errlen)
+{
+    if (opt_number(arg, min, max, out) == 0)
+        return 0;
+    snprintf(err, errlen, "invalid --%s '%s' (expected %llu-%llu)", name, arg, min, max);
+    return -1;
 }
 
 static int number_arg(int val, const char *arg, unsigned long long min,
                       unsigned long long max, unsigned long long *out,
                       char *err, size_t errlen)
 {
-    if (opt_number(arg, min, max, out) == 0)
-        return 0;
-    snprintf(err, errlen, "invalid --%s '%s' (expected %llu-%llu)",
-             opt_name(val), arg, min, max);
+    return opt_range(opt_name(val), arg, min, max, out, err, errlen);
+}
+
+/* "a, b or c" into out. */
+static void list_names(const char *const *names, size_t n, char *out, size_t outlen)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && len < outlen; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+        int w = snprintf(out + len, outlen - len, "%s%s", sep, names[i]);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+}
+
+int opt_choice(const char *name, const char *arg, const char *const *names,
+               char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (; names[n] != NULL; n++)
+        if (strcmp(arg, names[n]) == 0)
+            return (int)n;
+    char list[160];
+    list_names(names, n, list, sizeof list);
+    snprintf(err, errlen, "invalid --%s '%s' (expected %s)", name, arg, list);
     return -1;
 }
 
-static int set_mode(struct opts *o, const char *arg, char *err, size_t errlen)
+/* The modes m offers, as "echo, line or framed". */
+static void mode_list(unsigned modes, char *out, size_t outlen)
+{
+    const char *names[4];
+    size_t n = 0;
+    for (size_t i = 0; i < 4; i++)
+        if (modes & OPT_MODE(i))
+            names[n++] = mode_names[i];
+    list_names(names, n, out, outlen);
+}
+
+/* Any mode parses (the main explains one it does not offer); an unknown
+ * name lists the ones this server offers. */
+static int set_mode(struct opts *o, unsigned modes, const char *arg, char *err, size_t errlen)
 {
     for (size_t i = 0; i < sizeof mode_names / sizeof mode_names[0]; i++) {
         if (strcmp(arg, mode_names[i]) == 0) {
@@ -75,12 +118,44 @@ static int set_mode(struct opts *o, const char *arg, char *err, size_t errlen)
             return 0;
         }
     }
-    snprintf(err, errlen, "invalid --mode '%s' (expected echo, line, framed or chat)", arg);
+    char list[64];
+    mode_list(modes, list, sizeof list);
+    snprintf(err, errlen, "invalid --mode '%s' (expected %s)", arg, list);
+    return -1;
+}
+
+/* A byte count with an optional K, M or G (1024-based) suffix. */
+static int bytes_arg(int val, const char *arg, unsigned long long min,
+                     unsigned long long max, unsigned long long *out,
+                     char *err, size_t errlen)
+{
+    char digits[32];
+    size_t len = strlen(arg);
+    unsigned shift = 0;
+    if (len > 1 && len < sizeof digits) {
+        const char *suffixes = "KkMmGg";
+        const char *hit = strchr(suffixes, arg[len - 1]);
+        if (hit != NULL && arg[len - 1] != '\0')
+            shift = 10 * (unsigned)(1 + (hit - suffixes) / 2);
+    }
+    memcpy(digits, arg, shift > 0 ? len - 1 : 0);
+    digits[shift > 0 ? len - 1 : 0] = '\0';
+    unsigned long long v;
+    if (shift > 0 && opt_number(digits, 0, max >> shift, &v) == 0 &&
+        (v << shift) >= min) {
+        *out = v << shift;
+        return 0;
+    }
+    if (shift == 0 && opt_number(arg, min, max, out) == 0)
+        return 0;
+    snprintf(err, errlen, "invalid --%s '%s' (expected %llu-%llu; K, M, G suffixes allowed)",
+             opt_name(val), arg, min, max);
     return -1;
 }
 
 /* One option; returns 0, or -1 with err set. */
-static int apply(struct opts *o, int c, const char *arg, char *err, size_t errlen)
+static int apply(struct opts *o, const struct opt_model *m, int c, const char *arg,
+                 char *err, size_t errlen)
 {
     unsigned long long v;
     switch (c) {
@@ -97,7 +172,7 @@ static int apply(struct opts *o, int c, const char *arg, char *err, size_t errle
         o->port = arg;
         return 0;
     case 'm':
-        return set_mode(o, arg, err, errlen);
+        return set_mode(o, m->modes, arg, err, errlen);
     case 'c':
         if (number_arg(c, arg, 1, 1000000, &v, err, errlen) == -1)
             return -1;
@@ -112,7 +187,7 @@ static int apply(struct opts *o, int c, const char *arg, char *err, size_t errle
         o->access_log = arg;
         return 0;
     case OPT_MAX_FRAME:
-        if (number_arg(c, arg, 1, 1u << 30, &v, err, errlen) == -1)
+        if (bytes_arg(c, arg, 1, 1u << 30, &v, err, errlen) == -1)
             return -1;
         o->max_frame = (uint32_t)v;
         return 0;
@@ -124,26 +199,9 @@ static int apply(struct opts *o, int c, const char *arg, char *err, size_t errle
     case 'q':
         o->quiet = 1;
         return 0;
-    case OPT_BACKEND:
-        if (strcmp(arg, "poll") != 0 && strcmp(arg, "select") != 0 &&
-            strcmp(arg, "epoll") != 0) {
-            snprintf(err, errlen, "invalid --backend '%s' (expected poll, select or epoll)", arg);
-            return -1;
-        }
-#ifndef __linux__
-        if (strcmp(arg, "epoll") == 0) {
-            snprintf(err, errlen, "invalid --backend 'epoll' (Linux only; use poll or select)");
-            return -1;
-        }
-#endif
-        o->backend = arg;
-        return 0;
-    case OPT_WORKERS:
-        if (number_arg(c, arg, 1, 64, &v, err, errlen) == -1)
-            return -1;
-        o->workers = (unsigned)v;
-        return 0;
     default:
+        if (c >= OPT_OWN && m->own != NULL)
+            return m->own[c - OPT_OWN].set(o, arg, err, errlen);
         snprintf(err, errlen, "unhandled option");
         return -1;
     }
@@ -163,22 +221,29 @@ void opt_getopt_error(int c, char **argv, int prev_optind, char *err, size_t err
         snprintf(err, errlen, "unrecognized option '-%c'", optopt);
 }
 
-enum opt_result opt_parse(int argc, char **argv, enum model model,
+enum opt_result opt_parse(int argc, char **argv, const struct opt_model *m,
                           struct opts *o, char *err, size_t errlen)
 {
     *o = (struct opts){
         .bind = "0.0.0.0", .port = "7878", .mode = MODE_ECHO,
         .max_clients = 1024, .idle_timeout = 0, .access_log = NULL,
         .max_frame = 1048576, .drain = 5, .quiet = 0,
-        .backend = "poll", .workers = 1,
+        .backend = NULL, .workers = 1, .prefork = 0, .pool = 0,
     };
+    struct option longopts[NCOMMON + OWN_MAX + 1];
+    memcpy(longopts, common_longopts, sizeof common_longopts);
+    size_t n = NCOMMON;
+    for (size_t i = 0; m->own != NULL && m->own[i].name != NULL && i < OWN_MAX; i++)
+        longopts[n++] = (struct option){m->own[i].name, required_argument, NULL,
+                                        OPT_OWN + (int)i};
+    longopts[n] = (struct option){NULL, 0, NULL, 0};
 #ifdef __GLIBC__
     optind = 0; /* glibc: full re-initialisation */
 #else
     optind = 1;
 #endif
     opterr = 0;
-    int c, backend_given = 0, workers_given = 0, prev_optind = optind > 0 ? optind : 1;
+    int c, prev_optind = optind > 0 ? optind : 1;
     while ((c = getopt_long(argc, argv, ":b:p:m:c:t:l:qhV", longopts, NULL)) != -1) {
         if (c == '?' || c == ':') {
             opt_getopt_error(c, argv, prev_optind, err, errlen);
@@ -188,9 +253,7 @@ enum opt_result opt_parse(int argc, char **argv, enum model model,
             return OPT_HELP;
         if (c == 'V')
             return OPT_VERSION;
-        backend_given |= c == OPT_BACKEND;
-        workers_given |= c == OPT_WORKERS;
-        if (apply(o, c, optarg, err, errlen) == -1)
+        if (apply(o, m, c, optarg, err, errlen) == -1)
             return OPT_ERROR;
         prev_optind = optind;
     }
@@ -198,43 +261,36 @@ enum opt_result opt_parse(int argc, char **argv, enum model model,
         snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
         return OPT_ERROR;
     }
-    if (model != MODEL_SELECT && (backend_given || workers_given)) {
-        snprintf(err, errlen, "%s is a select_server option",
-                 backend_given ? "--backend" : "--workers");
+    if (m->check != NULL && m->check(o, err, errlen) == -1)
         return OPT_ERROR;
-    }
-    if (model == MODEL_FORK && o->mode == MODE_CHAT) {
-        snprintf(err, errlen, "--mode chat needs one shared list of clients, and "
-                 "separate processes share none; use thread_server or select_server");
-        return OPT_ERROR;
-    }
     return OPT_RUN;
 }
 
-void opt_usage(FILE *out, const char *prog, enum model model, const char *about)
+void opt_usage(FILE *out, const struct opt_model *m)
 {
+    char modes[64];
+    mode_list(m->modes, modes, sizeof modes);
     fprintf(out,
         "usage: %s [options]\n"
         "\n"
         "  -b, --bind ADDR         address to listen on: IPv4, IPv6 or host name\n"
         "                          (default 0.0.0.0; :: listens on IPv6)\n"
         "  -p, --port PORT         TCP port, 0 for any free port (default 7878)\n"
-        "  -m, --mode MODE         echo, line%s (default echo)\n"
+        "  -m, --mode MODE         %s (default echo)\n"
         "  -c, --max-clients N     concurrent clients; one more is refused (default 1024)\n"
         "  -t, --idle-timeout SEC  close a client idle this long, 0 = never (default 0)\n"
         "  -l, --access-log FILE   append one line per finished client\n"
-        "      --max-frame BYTES   largest framed message and longest line (default 1048576)\n"
-        "      --drain SEC         on SIGINT/SIGTERM, how long clients may finish (default 5)\n"
+        "      --max-frame BYTES   largest framed message and longest line; K, M, G\n"
+        "                          suffixes (default 1048576 = 1M)\n"
+        "      --drain SEC         on SIGINT/SIGTERM/SIGHUP, how long clients may finish;\n"
+        "                          a second Ctrl-C stops at once (default 5)\n"
         "  -q, --quiet             no per-client status lines\n",
-        prog, model == MODEL_FORK ? " or framed" : ", framed or chat");
-    if (model == MODEL_SELECT)
-        fprintf(out,
-            "      --backend NAME      event loop: poll, select or epoll (default poll)\n"
-            "      --workers N         processes, each with its own event loop, sharing\n"
-            "                          the port (default 1)\n");
+        m->prog, modes);
+    for (size_t i = 0; m->own != NULL && m->own[i].name != NULL; i++)
+        fputs(m->own[i].help, out);
     fprintf(out,
         "  -h, --help              show this help and exit\n"
         "  -V, --version           show the version and exit\n");
-    if (about != NULL)
-        fprintf(out, "\n%s", about);
+    if (m->about != NULL)
+        fprintf(out, "\n%s", m->about);
 }

@@ -14,8 +14,6 @@
 #include "common/sig.h"
 #include "common/sys.h"
 
-static const char *const model_names[] = {"fork_server", "thread_server", "select_server"};
-
 /* Accept pauses this long when even the reserve descriptor cannot help,
  * and for a moment of grace when clients left since the limit was hit
  * (their descriptors may be a moment from free). */
@@ -37,14 +35,15 @@ static void fit_nofile(struct server *srv)
                  srv->o.max_clients);
 }
 
-static int parse(struct server *srv, int argc, char **argv, const char *about, int *code)
+static int parse(struct server *srv, int argc, char **argv, const struct opt_model *m,
+                 int *code)
 {
     char err[256];
-    switch (opt_parse(argc, argv, srv->model, &srv->o, err, sizeof err)) {
+    switch (opt_parse(argc, argv, m, &srv->o, err, sizeof err)) {
     case OPT_RUN:
         return 0;
     case OPT_HELP:
-        opt_usage(stdout, srv->prog, srv->model, about);
+        opt_usage(stdout, m);
         *code = 0;
         return -1;
     case OPT_VERSION:
@@ -59,19 +58,22 @@ static int parse(struct server *srv, int argc, char **argv, const char *about, i
     return -1;
 }
 
-int server_start(struct server *srv, int argc, char **argv, enum model model,
-                 const char *about, int sig_flags, int *code)
+int server_start(struct server *srv, int argc, char **argv, const struct opt_model *m,
+                 int flags, int *code)
 {
     memset(srv, 0, sizeof *srv);
-    srv->prog = model_names[model];
-    srv->model = model;
+    srv->prog = m->prog;
     srv->lfd = srv->sigfd = srv->access_fd = srv->reserve_fd = -1;
     srv->starved_active = LONG_MAX;
-    if (parse(srv, argc, argv, about, code) == -1)
+    if (parse(srv, argc, argv, m, code) == -1)
         return -1;
     log_init(srv->prog, srv->o.quiet);
     *code = 1;
-    if ((srv->sigfd = sig_setup(sig_flags)) == -1) {
+    if (log_detach() == -1) {
+        log_warn("log set-up:");
+        return -1;
+    }
+    if ((srv->sigfd = sig_setup(flags & SIG_WATCH_CHILD)) == -1) {
         log_warn("signal set-up:");
         return -1;
     }
@@ -79,11 +81,14 @@ int server_start(struct server *srv, int argc, char **argv, enum model model,
         log_warn("shared counters:");
         return -1;
     }
-    if (model != MODEL_FORK)
+    if (!(flags & SERVER_FDS_ELSEWHERE))
         fit_nofile(srv);
     if (srv->o.access_log != NULL &&
         (srv->access_fd = log_access_open(srv->o.access_log)) == -1) {
-        log_warn("access log %s:", srv->o.access_log);
+        if (errno == ENXIO)
+            log_warn("access log %s: a FIFO that no process is reading", srv->o.access_log);
+        else
+            log_warn("access log %s:", srv->o.access_log);
         return -1;
     }
     char err[256];
@@ -92,8 +97,8 @@ int server_start(struct server *srv, int argc, char **argv, enum model model,
         log_warn("%s", err);
         return -1;
     }
-    /* fork_server's parent holds no client descriptor: it needs no spare */
-    if (model != MODEL_FORK)
+    /* a parent that holds no client descriptor needs no spare */
+    if (!(flags & SERVER_FDS_ELSEWHERE))
         srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     *code = 0;
     return 0;
@@ -104,7 +109,7 @@ void server_announce(struct server *srv)
     char addr[NET_ADDR_MAX];
     if (net_local_addr(srv->lfd, addr, sizeof addr, NULL) == -1)
         snprintf(addr, sizeof addr, "%s:%s", srv->o.bind, srv->o.port);
-    if (srv->model == MODEL_SELECT)
+    if (srv->o.backend != NULL)
         log_status("%s: listening on %s (mode %s, backend %s)", srv->prog, addr,
                    opt_mode_name(srv->o.mode), srv->o.backend);
     else
@@ -165,33 +170,22 @@ int server_accept(struct server *srv, int nonblock, char *peer, size_t peerlen)
     return -1;
 }
 
-void server_accept_loop(struct server *srv, void (*serve)(int fd, const char *peer),
-                        void (*on_wake)(void))
+int server_wait(struct server *srv, int listener)
 {
-    while (!sig_stop) {
-        int paused = server_paused_ms(srv);
-        struct pollfd pfd[2] = {
-            {.fd = paused < 0 ? srv->lfd : -1, .events = POLLIN},
-            {.fd = srv->sigfd, .events = POLLIN},
-        };
-        if (poll(pfd, 2, paused) == -1 && errno != EINTR) {
-            log_warn("poll:");
-            return;
-        }
-        if (pfd[1].revents & POLLIN)
-            sig_drain(srv->sigfd);
-        if (on_wake != NULL)
-            on_wake();
-        if (!(pfd[0].revents & POLLIN))
-            continue;
-        char peer[NET_ADDR_MAX];
-        int fd;
-        while (!sig_stop && (fd = server_accept(srv, 0, peer, sizeof peer)) >= 0) {
-            serve(fd, peer);
-            if (on_wake != NULL)      /* under a steady stream of connects too */
-                on_wake();
-        }
+    int paused = listener ? server_paused_ms(srv) : -1;
+    struct pollfd pfd[2] = {
+        {.fd = listener && paused < 0 ? srv->lfd : -1, .events = POLLIN},
+        {.fd = srv->sigfd, .events = POLLIN},
+    };
+    if (poll(pfd, 2, paused) == -1) {
+        if (errno == EINTR)
+            return 0;
+        log_warn("poll:");
+        return -1;
     }
+    if (pfd[1].revents & POLLIN)
+        sig_drain(srv->sigfd);
+    return (pfd[0].revents & POLLIN) != 0;
 }
 
 void server_refuse(struct server *srv, int fd, const char *peer, const char *why)
@@ -210,12 +204,36 @@ void server_close_listener(struct server *srv)
     srv->lfd = -1;
 }
 
+/* After Ctrl-C a terminal shows "^C" where the cursor was: start our
+ * line on a fresh one. */
+static const char *after_ctrl_c(void)
+{
+    static sig_atomic_t seen;
+    if (sig_last != SIGINT || seen == sig_stops || !isatty(STDOUT_FILENO))
+        return "";
+    seen = sig_stops;
+    return "\n";
+}
+
+int64_t server_drain_begin(struct server *srv, long clients)
+{
+    if (clients > 0)
+        log_status("%s%s: draining %ld clients for up to %u s (Ctrl-C again to stop now)",
+                   after_ctrl_c(), srv->prog, clients, srv->o.drain);
+    return sys_now_ms() + (int64_t)srv->o.drain * 1000;
+}
+
+int server_drain_over(int64_t deadline_ms)
+{
+    return sig_hurry || sys_now_ms() >= deadline_ms;
+}
+
 void server_finish(struct server *srv)
 {
     server_close_listener(srv);
     if (srv->st != NULL)
-        log_status("%s: shutting down: served %" PRIu64 " clients, received %" PRIu64 " bytes",
-                   srv->prog, (uint64_t)atomic_load(&srv->st->clients),
+        log_status("%s%s: shutting down: served %" PRIu64 " clients, received %" PRIu64 " bytes",
+                   after_ctrl_c(), srv->prog, (uint64_t)atomic_load(&srv->st->clients),
                    (uint64_t)atomic_load(&srv->st->bytes));
     if (srv->access_fd >= 0)
         close(srv->access_fd);

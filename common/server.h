@@ -1,7 +1,9 @@
-/* server: what every server main does the same way, so each main can tell
- * only its own model's story: parse the options, set up signals, open the
- * access log, listen and print the listening line; accept with EMFILE
- * handled; refuse a client; print the shutdown line. */
+/* server: the pieces every server main uses the same way, so each main
+ * can tell only its own model's story (its loop stays in the main): parse
+ * the options it declares, set up signals, open the access log, listen and
+ * print the listening line; wait for the listener or a signal; accept with
+ * EMFILE handled; refuse a client; start and time the drain; print the
+ * shutdown line. */
 #ifndef ECHO_SERVER_H
 #define ECHO_SERVER_H
 
@@ -9,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/opt.h"
+#include "common/sig.h"
 #include "common/stats.h"
 
 /* Descriptors kept back from --max-clients for the server itself
@@ -17,7 +20,6 @@
 
 struct server {
     const char *prog;
-    enum model model;
     struct opts o;
     int lfd;                 /* the listener (non-blocking) */
     int sigfd;               /* self-pipe: SIGINT/SIGTERM(/SIGCHLD) arrived */
@@ -30,12 +32,19 @@ struct server {
     long starved_active;     /* clients served when accept last hit EMFILE */
 };
 
-/* Parse argv and start the server up to a listening socket:
- * --help/--version, usage errors (exit 2) and start-up failures (exit 1)
- * return -1 with *code set.  about: the model's lines for --help.
- * sig_flags: for sig_setup(). */
-int server_start(struct server *srv, int argc, char **argv, enum model model,
-                 const char *about, int sig_flags, int *code);
+/* server_start flags. */
+enum {
+    SERVER_WATCH_CHILD = SIG_WATCH_CHILD,  /* SIGCHLD wakes the self-pipe */
+    SERVER_FDS_ELSEWHERE = 0x100,          /* clients' descriptors live in
+                                              child processes: no ulimit
+                                              check, no EMFILE reserve */
+};
+
+/* Parse argv (the options m declares) and start the server up to a
+ * listening socket: --help/--version, usage errors (exit 2) and start-up
+ * failures (exit 1) return -1 with *code set. */
+int server_start(struct server *srv, int argc, char **argv, const struct opt_model *m,
+                 int flags, int *code);
 
 /* Print the listening line, once the server is ready to accept: a
  * script that waits for it may connect and measure at once. */
@@ -53,20 +62,27 @@ int server_accept(struct server *srv, int nonblock, char *peer, size_t peerlen);
  * before polling it again (accept paused after EMFILE). */
 int server_paused_ms(struct server *srv);
 
-/* The blocking servers' main loop: wait on the listener and the
- * self-pipe, then hand every pending connection to serve (a blocking
- * socket and its peer text).  on_wake (may be NULL; fork_server reaps
- * there) runs after each wake-up and after each serve, so it must be cheap
- * when there is nothing to do.  Returns when SIGINT/SIGTERM arrives. */
-void server_accept_loop(struct server *srv, void (*serve)(int fd, const char *peer),
-                        void (*on_wake)(void));
+/* Sleep until the listener has a connection (listener: 1) or a signal
+ * arrives (the self-pipe is emptied): 1 if accept may be called, 0 if
+ * not (signal, or accepting is paused), -1 on a poll error (reported). */
+int server_wait(struct server *srv, int listener);
 
 /* Close a connection the server will not serve, with the status line
  * "refused PEER: WHY" (WHY NULL: at --max-clients N). */
 void server_refuse(struct server *srv, int fd, const char *peer, const char *why);
 
-/* Stop accepting: close the listener, so new connects are refused. */
+/* Stop accepting: close the listener, so new connects are refused (once
+ * every process that shares it has closed it). */
 void server_close_listener(struct server *srv);
+
+/* The drain begins: with clients (still connected) > 0, say so in one
+ * status line ("draining 3 clients for up to 5 s (Ctrl-C again to stop
+ * now)").  Returns the deadline, in sys_now_ms() time. */
+int64_t server_drain_begin(struct server *srv, long clients);
+
+/* 1 when the drain is over: the deadline passed or a second stop signal
+ * arrived. */
+int server_drain_over(int64_t deadline_ms);
 
 /* Print the shutdown line and release what server_start took. */
 void server_finish(struct server *srv);

@@ -21,6 +21,7 @@ void session_start(struct session *s, int fd, uint64_t id, const char *peer,
     s->id = id;
     s->o = o;
     s->bytes = 0;
+    s->live = NULL;
     s->reason[0] = '\0';
     if (o->idle_timeout > 0) {
         /* a read or write that waits this long fails with EAGAIN: idle */
@@ -70,6 +71,8 @@ void session_run(struct session *s)
             break;
         }
         s->bytes += (size_t)r;
+        if (s->live != NULL)
+            atomic_store_explicit(s->live, s->bytes, memory_order_relaxed);
         if (proto_feed(&pr, buf, (size_t)r, emit, s, s->reason, sizeof s->reason) != PROTO_OK)
             break;
         /* a full small buffer means a stream: move to the big one */
@@ -86,5 +89,7 @@ void session_finish(struct session *s, const char *cut_reason, int access_fd,
                     struct stats *st)
 {
     log_client_end(s->id, s->bytes, cut_reason != NULL ? cut_reason : s->reason, access_fd);
+    if (s->live != NULL)      /* never counted twice; at worst not at all */
+        atomic_store(s->live, 0);
     atomic_fetch_add(&st->bytes, s->bytes);
 }

@@ -9,6 +9,7 @@
 #ifndef ECHO_SESSION_H
 #define ECHO_SESSION_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "common/opt.h"
@@ -23,11 +24,14 @@ struct session {
     uint64_t id;                    /* client number */
     const struct opts *o;
     uint64_t bytes;                 /* received from the client */
+    atomic_uint_fast64_t *live;     /* NULL, or where bytes is published as
+                                       it grows (a supervised child's share:
+                                       counted even if the child dies) */
     char reason[SESSION_REASON_MAX];/* why the server ended it, or "" */
     char small[SESSION_SMALL_BUF];
 };
 
-/* Set up s for client id on fd (blocking); applies --idle-timeout as
+/* Set up s (s->live = NULL) for client id on fd (blocking); applies --idle-timeout as
  * SO_RCVTIMEO/SO_SNDTIMEO.  Prints "client N connected from PEER". */
 void session_start(struct session *s, int fd, uint64_t id, const char *peer,
                    const struct opts *o);

@@ -8,16 +8,30 @@
 
 volatile sig_atomic_t sig_stop;
 volatile sig_atomic_t sig_chld;
+volatile sig_atomic_t sig_hurry;
+volatile sig_atomic_t sig_last;
+volatile sig_atomic_t sig_stops;
 void (*volatile sig_stop_hook)(void);
 static int pipe_fd[2] = {-1, -1};
+static volatile sig_atomic_t stops_parent, stops_other;
+static pid_t parent_pid;
 
-static void on_signal(int signo)
+static void on_signal(int signo, siginfo_t *info, void *uctx)
 {
+    (void)uctx;
     int saved = errno;
     if (signo == SIGCHLD) {
         sig_chld = 1;
     } else {
+        if (parent_pid != 0 && info != NULL && info->si_pid == parent_pid)
+            stops_parent++;
+        else
+            stops_other++;
+        sig_last = signo;
+        sig_stops++;
         sig_stop = 1;
+        if (stops_parent >= 2 || stops_other >= 2)
+            sig_hurry = 1;
         if (sig_stop_hook != NULL)
             sig_stop_hook();
     }
@@ -37,6 +51,23 @@ int sig_handle(int signo, void (*handler)(int), int sa_flags)
     sa.sa_flags = sa_flags;
     sigemptyset(&sa.sa_mask);
     return sigaction(signo, &sa, NULL);
+}
+
+static int handle_info(int signo, int sa_flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = sa_flags | SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(signo, &sa, NULL);
+}
+
+void sig_set_parent(pid_t parent)
+{
+    parent_pid = parent;
+    stops_parent = stops_other = 0;
+    sig_hurry = 0;
 }
 
 static int pipe_cloexec_nonblock(int fd[2])
@@ -64,11 +95,13 @@ int sig_setup(int flags)
         return -1;
     sig_stop = 0;
     sig_chld = 0;
-    if (sig_handle(SIGINT, on_signal, SA_RESTART) == -1 ||
-        sig_handle(SIGTERM, on_signal, SA_RESTART) == -1)
+    sig_hurry = 0;
+    stops_parent = stops_other = 0;
+    if (handle_info(SIGINT, SA_RESTART) == -1 || handle_info(SIGTERM, SA_RESTART) == -1 ||
+        handle_info(SIGHUP, SA_RESTART) == -1)
         return -1;
     if ((flags & SIG_WATCH_CHILD) &&
-        sig_handle(SIGCHLD, on_signal, SA_RESTART | SA_NOCLDSTOP) == -1)
+        handle_info(SIGCHLD, SA_RESTART | SA_NOCLDSTOP) == -1)
         return -1;
     return pipe_fd[0];
 }

@@ -1,17 +1,24 @@
-/* sig: signal set-up for servers.  SIGPIPE is ignored; SIGINT and SIGTERM
+/* sig: signal set-up for servers.  SIGPIPE is ignored; SIGINT, SIGTERM
+ * and SIGHUP (closing the terminal) stop the server the same way; they
  * (and SIGCHLD if asked) set a flag and write one byte to a self-pipe, so
- * a server blocked in poll(2) wakes without racing the flag. */
+ * a server blocked in poll(2) wakes without racing the flag.  A second
+ * stop signal asks to end the drain at once. */
 #ifndef ECHO_SIG_H
 #define ECHO_SIG_H
 
 #include <signal.h>
+#include <sys/types.h>
 
-extern volatile sig_atomic_t sig_stop;   /* SIGINT or SIGTERM arrived */
+extern volatile sig_atomic_t sig_stop;   /* SIGINT, SIGTERM or SIGHUP arrived */
+extern volatile sig_atomic_t sig_hurry;  /* a second one: end the drain now */
+extern volatile sig_atomic_t sig_last;   /* the last stop signal's number */
+extern volatile sig_atomic_t sig_stops;  /* stop signals so far */
 extern volatile sig_atomic_t sig_chld;   /* SIGCHLD arrived (cleared by caller) */
 
-/* Called from the handler on SIGINT/SIGTERM, after sig_stop is set, when
- * not NULL: it must be async-signal-safe.  A forked child that keeps the
- * parent's handlers sets it instead of installing its own. */
+/* Called from the handler on every stop signal, after sig_stop (and
+ * sig_hurry) are set, when not NULL: it must be async-signal-safe.  A
+ * forked child that keeps the parent's handlers sets it instead of
+ * installing its own. */
 extern void (*volatile sig_stop_hook)(void);
 
 enum { SIG_WATCH_CHILD = 1 };
@@ -20,6 +27,12 @@ enum { SIG_WATCH_CHILD = 1 };
  * its read end (non-blocking, close-on-exec) to poll for POLLIN, or -1
  * with errno. */
 int sig_setup(int flags);
+
+/* In a forked child: stop signals sent by parent are counted apart from
+ * the others.  Ctrl-C reaches a child twice (from the terminal, and passed
+ * on by its parent): that is one stop, not a second one.  The parent
+ * passes a second stop on as a second signal. */
+void sig_set_parent(pid_t parent);
 
 /* Empty the self-pipe after it polled readable. */
 void sig_drain(int fd);

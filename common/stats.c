@@ -27,3 +27,21 @@ uint64_t stats_number(struct stats *st)
 {
     return (uint64_t)atomic_fetch_add(&st->clients, 1) + 1;
 }
+
+int stats_seat_take(struct stats *st, struct stats_own *own, unsigned long max)
+{
+    if (atomic_fetch_add(&st->active, 1) >= (long)max) {
+        atomic_fetch_sub(&st->active, 1);
+        return -1;
+    }
+    if (own != NULL)
+        atomic_fetch_add(&own->active, 1);
+    return 0;
+}
+
+void stats_seat_give(struct stats *st, struct stats_own *own)
+{
+    if (own != NULL)
+        atomic_fetch_sub(&own->active, 1);
+    atomic_fetch_sub(&st->active, 1);
+}

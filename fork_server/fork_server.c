@@ -1,28 +1,43 @@
-/* fork_server: one child process per connection.
+/* fork_server: one child process per connection, or (--prefork N) N
+ * children forked at start, each serving clients one after another.
  *
- * The parent only accepts.  For each connection it forks; the child closes
- * its copy of the listener, serves the client (common/session.c) and
- * exits, while the parent closes its copy of the client socket and goes
- * back to waiting.  A process per client is the oldest Unix server model
- * (inetd): simple, isolated (a crash takes one client down), and as costly
- * as a fork.
+ * Per connection (the default).  The parent only accepts.  For each
+ * connection it forks; the child closes its copy of the listener, serves
+ * the client (common/session.c) and exits, while the parent closes its
+ * copy of the client socket and goes back to waiting.  A process per
+ * client is the oldest Unix server model (inetd, Stevens' tcpserv01):
+ * simple, isolated (a crash takes one client down), and as costly as a
+ * fork.
  *
- * How the parent keeps count: it numbers clients before forking, so numbers
- * follow accept order; each child adds the bytes it received to a counter
- * in a MAP_SHARED page (common/stats.c) before it exits.  A pipe per child
- * would do too, but shared atomics cost no descriptor and no parsing.  The
- * parent tracks live children in a table, filled by fork and emptied by
- * waitpid, which is what --max-clients counts.
+ * Pre-forked (--prefork N, Apache's prefork, Stevens' serv02).  The parent
+ * forks N children before any client arrives and then only supervises
+ * (common/kids.c): a child that dies is reported and replaced.  Each child
+ * loops accept -> serve -> accept on the shared listener, blocking in
+ * accept(2): Linux wakes one blocked acceptor per connection, so there is
+ * no thundering herd and no accept lock (README measures it).  Client
+ * N+1 waits in the listen backlog until a child is free.
+ *
+ * How the parent keeps count: client numbers and byte totals are atomics
+ * in a MAP_SHARED page (common/stats.c) every process adds to; a pipe per
+ * child would do too, but shared atomics cost no descriptor and no
+ * parsing.  Per connection, the parent numbers clients before forking, so
+ * numbers follow accept order, and --max-clients counts live children.
+ * Pre-forked, a child numbers its client right after accept and takes a
+ * --max-clients seat in the shared count.  Each child publishes its
+ * current client's bytes in its slot of the supervisor's table, so a
+ * child that dies still has them counted.
  *
  * No zombies: SIGCHLD wakes the parent through the self-pipe and it reaps
- * every finished child at once with waitpid(WNOHANG).
+ * every finished child at once with waitpid(WNOHANG).  No orphans: each
+ * child asks for SIGTERM when the parent dies (PR_SET_PDEATHSIG).
  *
- * Shutdown: on SIGINT/SIGTERM the parent closes the listener (new connects
- * are refused by the kernel), passes SIGTERM on to every child and waits.
- * A child that gets SIGTERM keeps serving for --drain seconds (alarm(2));
- * when the alarm rings its handler shuts the socket down, which ends the
- * session wherever it is blocked.  When the last child is reaped the
- * parent prints the totals. */
+ * Shutdown: on SIGINT/SIGTERM/SIGHUP the parent shuts the listener down
+ * (new connects are refused by the kernel, and idle pre-forked children
+ * return from accept), passes SIGTERM on to every child and waits.  A
+ * child that gets SIGTERM keeps serving for --drain seconds (alarm(2));
+ * when the alarm rings, or a second stop signal comes, its handler shuts
+ * the socket down, which ends the session wherever it is blocked.  When
+ * the last child is reaped the parent prints the totals. */
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <errno.h>
@@ -43,13 +58,17 @@
 
 /* The parent waits this much longer than --drain for children to report. */
 #define CHILD_GRACE_MS 2000
+/* A pre-forked child whose accept fails (not for lack of a client)
+ * retries after this long. */
+#define ACCEPT_RETRY_MS 100
 
 static struct server srv;
 static struct kids *kids;   /* live children */
+static pid_t parent_pid;
 
-/* ---- the child ---- */
+/* ---- a child ---- */
 
-static int child_fd = -1;
+static int child_fd = -1;   /* the client being served, or -1 */
 static volatile sig_atomic_t child_draining, child_cut;
 
 /* SIGALRM: the drain time is up.  shutdown(2) is async-signal-safe and
@@ -58,48 +77,102 @@ static void child_on_alarm(int signo)
 {
     (void)signo;
     child_cut = 1;
-    shutdown(child_fd, SHUT_RDWR);
+    if (child_fd >= 0)
+        shutdown(child_fd, SHUT_RDWR);
 }
 
-/* SIGTERM/SIGINT (the parent's handler calls this through sig_stop_hook):
- * keep serving, but only for --drain more seconds. */
+/* A stop signal (the inherited handler calls this through sig_stop_hook):
+ * keep serving, but only for --drain more seconds; a second stop ends it
+ * now.  An idle pre-forked child whose parent is gone shuts the listener
+ * down itself, which ends its accept. */
 static void child_on_stop(void)
 {
-    if (child_draining)
-        return;
-    child_draining = 1;
-    if (srv.o.drain == 0)
+    if (child_fd < 0 && srv.lfd >= 0 && getppid() != parent_pid)
+        shutdown(srv.lfd, SHUT_RD);
+    if (sig_hurry || (srv.o.drain == 0 && child_fd >= 0)) {
         child_on_alarm(SIGALRM);
-    else
+    } else if (!child_draining && child_fd >= 0) {
+        child_draining = 1;
         alarm(srv.o.drain);
+    }
 }
 
-static void child_main(int fd, uint64_t id, const char *peer)
+/* Everything a new child does first: die with the parent, drop the
+ * parent's self-pipe, take the stop and alarm signals. */
+static void child_init(void)
 {
-    /* the listener and the parent's signal plumbing are not ours */
-    close(srv.lfd);
-    if (srv.reserve_fd >= 0)
-        close(srv.reserve_fd);
+    if (kids_child_init(parent_pid) == -1)
+        _exit(0);
     sig_close();
-    child_fd = fd;
     sig_handle(SIGALRM, child_on_alarm, SA_RESTART);
-    /* the inherited SIGINT/SIGTERM handler now starts our drain clock;
-     * a signal that came before this line left sig_stop set */
     sig_stop_hook = child_on_stop;
-    if (sig_stop)
-        child_on_stop();
+}
 
+/* Serve one client on fd (blocking). */
+static void child_serve(int fd, uint64_t id, const char *peer, struct stats_own *own)
+{
     struct session s;
     session_start(&s, fd, id, peer, &srv.o);
+    s.live = &own->bytes;
+    child_fd = fd;
+    if (sig_stop)              /* a stop that came before child_fd was set */
+        child_on_stop();
     session_run(&s);
     char cut[64];
     if (child_cut)
         snprintf(cut, sizeof cut, "drain time of %u s ran out", srv.o.drain);
     session_finish(&s, child_cut ? cut : NULL, srv.access_fd, srv.st);
+    child_fd = -1;
     close(fd);
+}
+
+/* The child of one connection: serve it and exit. */
+static void child_main(int fd, uint64_t id, const char *peer, struct stats_own *own)
+{
+    close(srv.lfd);            /* the listener is not ours */
+    srv.lfd = -1;
+    child_init();
+    child_serve(fd, id, peer, own);
     if (srv.access_fd >= 0)
         close(srv.access_fd);
     _exit(0);
+}
+
+/* A pre-forked child: accept, serve, accept, ... until stopped. */
+static void prefork_main(struct stats_own *own)
+{
+    child_init();
+    while (!sig_stop) {
+        char peer[NET_ADDR_MAX];
+        int fd = net_accept(srv.lfd, 0, peer, sizeof peer);   /* blocks */
+        if (fd < 0) {
+            if (sig_stop || errno == EINVAL)                   /* shut down */
+                break;
+            log_warn("accept:");
+            poll(NULL, 0, ACCEPT_RETRY_MS);
+            continue;
+        }
+        if (stats_seat_take(srv.st, own, srv.o.max_clients) == -1) {
+            server_refuse(&srv, fd, peer, NULL);
+            continue;
+        }
+        child_serve(fd, stats_number(srv.st), peer, own);
+        stats_seat_give(srv.st, own);
+    }
+    close(srv.lfd);
+    if (srv.access_fd >= 0)
+        close(srv.access_fd);
+    _exit(0);
+}
+
+/* kids_supervise's start: one pre-forked child for slot. */
+static pid_t start_prefork(size_t slot, void *ctx)
+{
+    (void)ctx;
+    pid_t pid = fork();
+    if (pid == 0)
+        prefork_main(&kids->kid[slot].own);
+    return pid;
 }
 
 /* ---- the parent ---- */
@@ -121,9 +194,10 @@ static void spawn(int fd, const char *peer)
         return;
     }
     uint64_t id = atomic_load(&srv.st->clients) + 1;
+    size_t slot = kids_claim(kids);
     pid_t pid = fork();
     if (pid == 0)
-        child_main(fd, id, peer);
+        child_main(fd, id, peer, &kids->kid[slot].own);
     if (pid == -1) {
         char why[128];
         snprintf(why, sizeof why, "fork: %s", strerror(errno));
@@ -131,30 +205,115 @@ static void spawn(int fd, const char *peer)
         return;
     }
     atomic_store(&srv.st->clients, id);
-    kids_add(kids, pid);
+    kids_set(kids, slot, pid);
     close(fd);   /* the child has it now */
 }
+
+/* Per connection: accept -> fork, until a stop signal. */
+static void accept_loop(void)
+{
+    while (!sig_stop) {
+        int ready = server_wait(&srv, 1);
+        reap();
+        if (ready < 0)
+            return;
+        char peer[NET_ADDR_MAX];
+        int fd;
+        while (ready && !sig_stop && (fd = server_accept(&srv, 0, peer, sizeof peer)) >= 0) {
+            spawn(fd, peer);
+            reap();            /* under a steady stream of connects too */
+        }
+    }
+}
+
+/* Pre-forked: the children accept; the parent replaces the ones that
+ * die, until a stop signal.  -1 if every child is gone. */
+static int supervise_loop(void)
+{
+    /* children block in accept: Linux wakes one per connection */
+    if (net_set_nonblock(srv.lfd, 0) == -1) {
+        log_warn("listener:");
+        return -1;
+    }
+    kids_supervise(kids, start_prefork, NULL);
+    while (!sig_stop && kids->n > 0) {
+        if (server_wait(&srv, 0) < 0)
+            return -1;
+        reap();
+    }
+    if (kids->n > 0)
+        return 0;
+    log_warn("every child process is gone; stopping");
+    return -1;
+}
+
+static int set_prefork(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+    unsigned long long v;
+    if (opt_range("prefork", arg, 1, 1024, &v, err, errlen) == -1)
+        return -1;
+    o->prefork = (unsigned)v;
+    return 0;
+}
+
+/* Separate processes share no client list: chat is refused. */
+static int check(struct opts *o, char *err, size_t errlen)
+{
+    if (o->mode != MODE_CHAT)
+        return 0;
+    snprintf(err, errlen, "--mode chat needs one shared list of clients, and "
+             "separate processes share none; use thread_server or select_server");
+    return -1;
+}
+
+static const struct opt_own own_opts[] = {
+    {"prefork", "      --prefork N         N children forked at start, each serving\n"
+                "                          clients one after another (1-1024)\n", set_prefork},
+    {NULL, NULL, NULL},
+};
+
+static const struct opt_model model = {
+    .prog = "fork_server",
+    .modes = OPT_MODE(MODE_ECHO) | OPT_MODE(MODE_LINE) | OPT_MODE(MODE_FRAMED),
+    .own = own_opts,
+    .about = "Model: one child process per connection.  The parent accepts and\n"
+             "forks; each child serves one client and exits; SIGCHLD reaps them.\n"
+             "--prefork N: N children forked at start, each accepting and serving\n"
+             "one client at a time; client N+1 waits in the listen backlog.\n"
+             "--mode chat is not offered: separate processes share no client list.\n",
+    .check = check,
+};
 
 int main(int argc, char **argv)
 {
     int code;
-    if (server_start(&srv, argc, argv, MODEL_FORK,
-                     "Model: one child process per connection.  The parent accepts and\n"
-                     "forks; each child serves one client and exits; SIGCHLD reaps them.\n"
-                     "--mode chat is not offered: separate processes share no client list.\n",
-                     SIG_WATCH_CHILD, &code) == -1)
+    if (server_start(&srv, argc, argv, &model, SERVER_WATCH_CHILD | SERVER_FDS_ELSEWHERE,
+                     &code) == -1)
         return code;
-    if ((kids = kids_new(srv.o.max_clients, "client process")) == NULL) {
+    parent_pid = getpid();
+    size_t cap = srv.o.prefork > 0 ? srv.o.prefork : srv.o.max_clients;
+    if ((kids = kids_new(cap, srv.o.prefork > 0 ? "child process" : "client process",
+                         srv.st)) == NULL) {
         log_warn("child table:");
         return 1;
     }
     server_announce(&srv);
-    server_accept_loop(&srv, spawn, reap);
-    /* pass the stop on to every child; each drains on its own clock */
+    int rc = 0;
+    if (srv.o.prefork > 0)
+        rc = supervise_loop();
+    else
+        accept_loop();
+    /* stop: pass it on to every child; each drains on its own clock.
+     * Shutting the shared listener down (Linux) ends it in every
+     * process at once: idle pre-forked children return from accept. */
+    if (srv.o.prefork > 0)
+        (void)shutdown(srv.lfd, SHUT_RD);
     server_close_listener(&srv);
-    kids_stop(kids, SIGTERM, srv.sigfd,
-              sys_now_ms() + (int64_t)srv.o.drain * 1000 + CHILD_GRACE_MS);
-    server_finish(&srv);
+    long clients = srv.o.prefork > 0 ? atomic_load(&srv.st->active) : (long)kids->n;
+    int64_t deadline = rc == 0 ? server_drain_begin(&srv, clients) : sys_now_ms();
+    kids_stop(kids, SIGTERM, srv.sigfd, deadline + CHILD_GRACE_MS);
+    if (rc == 0)
+        server_finish(&srv);
     kids_free(kids);
-    return 0;
+    return rc == 0 ? 0 : 1;
 }

@@ -28,7 +28,10 @@
  * --workers N: N processes, each with its own listener on the same port
  * (SO_REUSEPORT) and its own loop; the kernel spreads connections over
  * them, so the suite can use every core (nginx's model).  The parent only
- * waits and prints the totals, which the workers keep in shared memory. */
+ * supervises (common/kids.c: a worker that dies is reported and replaced,
+ * its seats given back) and prints the totals, which the workers keep in
+ * shared memory.  Chat needs one client list: chat with --workers is
+ * refused. */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -69,7 +72,8 @@ struct conn {
     struct conn *dead_next;       /* CONN_CLOSE_ASAP: closed at the end of the turn */
     char *reason;                 /* why the server ends it, or NULL */
     struct buf out;               /* replies or chat lines not yet written */
-    struct proto proto;           /* decoder state; chat uses its line decoder */
+    struct proto proto;           /* decoder state (echo, line, framed) */
+    struct chat_in chat;          /* chat mode: its line decoder */
 };
 
 static struct server srv;
@@ -82,6 +86,8 @@ static int64_t now;               /* ms, read once per turn */
 static int draining;
 static int64_t drain_deadline;
 static size_t out_max;            /* hard cap of a client's buffer */
+static struct stats_own *me;      /* a worker's share of the counters, or NULL */
+static int is_worker;              /* this process is a --workers worker */
 static char scratch[SCRATCH_SIZE];
 
 /* ---- a client's bookkeeping ---- */
@@ -121,8 +127,10 @@ static void set_reason(struct conn *c, const char *why)
 static void conn_close(struct conn *c)
 {
     log_client_end(c->id, c->bytes, c->reason, srv.access_fd);
+    if (me != NULL)
+        atomic_fetch_sub(&me->bytes, c->bytes);
     atomic_fetch_add(&srv.st->bytes, c->bytes);
-    atomic_fetch_sub(&srv.st->active, 1);
+    stats_seat_give(srv.st, me);
     ev_loop_set(loop, c->fd, 0);
     close(c->fd);
     by_fd[c->fd] = NULL;
@@ -130,6 +138,7 @@ static void conn_close(struct conn *c)
     nconns--;
     buf_free(&c->out);
     proto_free(&c->proto);
+    chat_in_free(&c->chat);
     free(c->reason);
     free(c);
 }
@@ -209,10 +218,14 @@ static int conn_send(void *ctx, const char *p, size_t n)
 
 /* ---- chat ---- */
 
-/* Queue a line from c for every other client and try to send it now.  A
- * client whose queue would pass its bound is disconnected instead. */
-static void broadcast(struct conn *c, const char *line, size_t len)
+/* chat_in's deliver: queue a line from c for every other client; each
+ * one's EV_WRITE sends it (on_writable), as Redis does.  Nothing here
+ * writes or touches, so the activity-ordered list stays as it is while it
+ * is walked.  A client whose queue would pass its bound is disconnected
+ * instead. */
+static int broadcast(void *ctx, const char *line, size_t len)
 {
+    struct conn *c = ctx;
     size_t bound = chat_queue_max(srv.o.max_frame);
     for (struct conn *t = head; t != NULL; t = t->next) {
         if (t == c || (t->flags & (CONN_CLOSE_ASAP | CONN_READ_EOF)))
@@ -221,31 +234,10 @@ static void broadcast(struct conn *c, const char *line, size_t len)
             char why[96];
             snprintf(why, sizeof why, "chat queue over %zu bytes (not reading fast enough)", bound);
             conn_kill(t, why);
-        } else if (conn_flush(t) == -1 || ev_loop_set(loop, t->fd, conn_mask(t)) == -1) {
+        } else if (ev_loop_set(loop, t->fd, conn_mask(t)) == -1) {
+            set_reason(t, strerror(errno));
             conn_kill(t, NULL);
         }
-    }
-}
-
-/* Chat input: every whole line goes to the others. */
-static int chat_input(struct conn *c, const char *p, size_t n)
-{
-    struct line_dec *d = &c->proto.dec.line;
-    while (n > 0) {
-        enum line_status st;
-        size_t used = line_dec_feed(d, p, n, &st);
-        if (st == LINE_READY) {
-            size_t len;
-            const char *msg = line_dec_msg(d, &len);
-            broadcast(c, msg, len);
-        } else if (st != LINE_MORE) {
-            char why[96];
-            snprintf(why, sizeof why, "line exceeds --max-frame %" PRIu32 " bytes", srv.o.max_frame);
-            set_reason(c, st == LINE_TOO_BIG ? why : "out of memory for a line");
-            return -1;
-        }
-        p += used;
-        n -= used;
     }
     return 0;
 }
@@ -268,19 +260,18 @@ static void on_readable(struct conn *c)
     int fault = 0;
     if (st == IO_EOF) {
         c->flags |= CONN_READ_EOF;                   /* send what is owed, then close */
-        if (srv.o.mode == MODE_CHAT) {
-            if (line_dec_flush(&c->proto.dec.line)) {
-                const char *msg = line_dec_msg(&c->proto.dec.line, &n);
-                broadcast(c, msg, n);
-            }
-        } else if (proto_eof(&c->proto, conn_send, c, why, sizeof why) != PROTO_OK) {
+        if (srv.o.mode == MODE_CHAT)
+            chat_eof(&c->chat, broadcast, c);        /* a real EOF: its last line counts */
+        else if (proto_eof(&c->proto, conn_send, c, why, sizeof why) != PROTO_OK) {
             fault = 1;
         }
     } else {
         c->bytes += n;
+        if (me != NULL)
+            atomic_fetch_add_explicit(&me->bytes, n, memory_order_relaxed);
         touch(c);
         if (srv.o.mode == MODE_CHAT)
-            fault = chat_input(c, scratch, n) == -1;
+            fault = chat_feed(&c->chat, scratch, n, broadcast, c, why, sizeof why) == -1;
         else if (proto_feed(&c->proto, scratch, n, conn_send, c, why, sizeof why) != PROTO_OK)
             fault = 1;
     }
@@ -310,14 +301,13 @@ static void on_accept(void)
         if (fd < 0)
             return;                                  /* EAGAIN, or paused */
         /* take a seat first: with --workers the count is shared */
-        if (atomic_fetch_add(&srv.st->active, 1) >= (long)srv.o.max_clients) {
-            atomic_fetch_sub(&srv.st->active, 1);
+        if (stats_seat_take(srv.st, me, srv.o.max_clients) == -1) {
             server_refuse(&srv, fd, peer, NULL);
             continue;
         }
         struct conn *c = fd < max_fds ? calloc(1, sizeof *c) : NULL;
         if (c == NULL) {
-            atomic_fetch_sub(&srv.st->active, 1);
+            stats_seat_give(srv.st, me);
             server_refuse(&srv, fd, peer, fd < max_fds ? "out of memory" : "descriptor table full");
             continue;
         }
@@ -325,6 +315,7 @@ static void on_accept(void)
         c->id = stats_number(srv.st);
         c->last_active = now;
         proto_init(&c->proto, srv.o.mode, srv.o.max_frame);
+        chat_in_init(&c->chat, srv.o.max_frame);
         by_fd[fd] = c;
         list_append(c);
         nconns++;
@@ -349,7 +340,8 @@ static void start_drain(void)
     draining = 1;
     ev_loop_set(loop, srv.lfd, 0);
     server_close_listener(&srv);                    /* new connects are refused */
-    drain_deadline = now + (int64_t)srv.o.drain * 1000;
+    /* a worker's clients are counted in the master's line */
+    drain_deadline = server_drain_begin(&srv, is_worker ? 0 : (long)nconns);
 }
 
 /* Idle clients are at the head of the list; the drain has a deadline. */
@@ -362,7 +354,7 @@ static void expire(void)
         set_reason(head, why);
         conn_close(head);
     }
-    if (draining && now >= drain_deadline) {
+    if (draining && server_drain_over(drain_deadline)) {
         char why[64];
         snprintf(why, sizeof why, "drain time of %u s ran out", srv.o.drain);
         while (head != NULL) {
@@ -463,74 +455,126 @@ static int serve(const struct ev_backend *backend, int worker)
 }
 
 /* --workers N: N copies of the loop, each on its own listener. */
+struct workers {
+    const struct ev_backend *backend;
+    struct kids *kids;
+    int *lfds;                  /* kept by the master for replacements */
+    unsigned n;
+};
+
+/* kids_supervise's start: the worker for slot, on lfds[slot]. */
+static pid_t start_worker(size_t slot, void *ctx)
+{
+    struct workers *w = ctx;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    /* the worker: its own listener, its own self-pipe, its own share */
+    for (unsigned k = 0; k < w->n; k++)
+        if (k != slot)
+            close(w->lfds[k]);
+    srv.lfd = w->lfds[slot];
+    me = &w->kids->kid[slot].own;
+    is_worker = 1;
+    sig_close();
+    sig_handle(SIGCHLD, SIG_DFL, 0);
+    srv.sigfd = sig_setup(0);
+    int rc = srv.sigfd < 0 || kids_child_init(parent) == -1 ? 1 : serve(w->backend, 1);
+    server_close_listener(&srv);
+    sig_close();
+    if (srv.access_fd >= 0)
+        close(srv.access_fd);
+    if (srv.reserve_fd >= 0)
+        close(srv.reserve_fd);
+    _exit(rc);
+}
+
 static int run_workers(const struct ev_backend *backend)
 {
-    unsigned n = srv.o.workers;
-    int *lfds = calloc(n, sizeof *lfds);
-    struct kids *workers = kids_new(n, "worker");
-    if (lfds == NULL || workers == NULL) {
+    struct workers w = {backend, kids_new(srv.o.workers, "worker", srv.st),
+                        calloc(srv.o.workers, sizeof(int)), srv.o.workers};
+    if (w.lfds == NULL || w.kids == NULL) {
         log_warn("workers:");
-        free(lfds);
-        kids_free(workers);
+        free(w.lfds);
+        kids_free(w.kids);
         return 1;
     }
-    lfds[0] = srv.lfd;
-    for (unsigned i = 1; i < n; i++) {
+    w.lfds[0] = srv.lfd;
+    for (unsigned i = 1; i < w.n; i++) {
         char err[256];
-        if ((lfds[i] = net_listen_again(srv.lfd, err, sizeof err)) == -1) {
+        if ((w.lfds[i] = net_listen_again(srv.lfd, err, sizeof err)) == -1) {
             log_warn("worker %u: %s", i + 1, err);
             while (--i > 0)
-                close(lfds[i]);
-            free(lfds);
-            kids_free(workers);
+                close(w.lfds[i]);
+            free(w.lfds);
+            kids_free(w.kids);
             return 1;
         }
     }
-    for (unsigned i = 0; i < n; i++) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            /* the worker: its own listener and its own self-pipe */
-            for (unsigned k = 0; k < n; k++)
-                if (k != i)
-                    close(lfds[k]);
-            srv.lfd = lfds[i];
-            free(lfds);
-            kids_free(workers);
-            sig_close();
-            sig_handle(SIGCHLD, SIG_DFL, 0);
-            srv.sigfd = sig_setup(0);
-            int rc = srv.sigfd < 0 ? 1 : serve(backend, 1);
-            server_close_listener(&srv);
-            sig_close();
-            if (srv.access_fd >= 0)
-                close(srv.access_fd);
-            if (srv.reserve_fd >= 0)
-                close(srv.reserve_fd);
-            _exit(rc);
-        }
-        if (pid == -1)
-            log_warn("fork worker %u:", i + 1);
-        else
-            kids_add(workers, pid);
-    }
     server_announce(&srv);
-    /* the parent keeps no listener: when the workers close theirs, the
-     * kernel refuses new connections at once */
-    for (unsigned i = 0; i < n; i++)
-        close(lfds[i]);
-    srv.lfd = -1;
-    free(lfds);
-    while (!sig_stop && workers->n > 0) {
-        struct pollfd pfd = {.fd = srv.sigfd, .events = POLLIN};
-        if (poll(&pfd, 1, -1) > 0)
-            sig_drain(srv.sigfd);
-        kids_reap(workers);
+    srv.lfd = -1;              /* the master never accepts */
+    kids_supervise(w.kids, start_worker, &w);
+    while (!sig_stop && w.kids->n > 0) {
+        if (server_wait(&srv, 0) < 0)
+            break;
+        kids_reap(w.kids);
     }
-    kids_stop(workers, SIGTERM, srv.sigfd,
-              sys_now_ms() + (int64_t)srv.o.drain * 1000 + WORKER_GRACE_MS);
-    kids_free(workers);
+    /* the master's copies go; the workers close theirs as they drain,
+     * and then the kernel refuses new connections */
+    for (unsigned i = 0; i < w.n; i++)
+        close(w.lfds[i]);
+    free(w.lfds);
+    int rc = 0;
+    if (w.kids->n == 0) {
+        log_warn("every worker is gone; stopping");
+        rc = 1;
+    }
+    int64_t deadline = server_drain_begin(&srv, rc == 0 ? atomic_load(&srv.st->active) : 0);
+    kids_stop(w.kids, SIGTERM, srv.sigfd, deadline + WORKER_GRACE_MS);
+    kids_free(w.kids);
+    return rc;
+}
+
+static const char *const backends[] = {"poll", "select", "epoll", "uring", NULL};
+
+static int set_backend(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+    int i = opt_choice("backend", arg, backends, err, errlen);
+    if (i < 0)
+        return -1;
+    o->backend = backends[i];
     return 0;
 }
+
+static int set_workers(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+    unsigned long long v;
+    if (opt_range("workers", arg, 1, 64, &v, err, errlen) == -1)
+        return -1;
+    o->workers = (unsigned)v;
+    return 0;
+}
+
+/* Chat needs one client list; each worker would be a room of its own. */
+static int check(struct opts *o, char *err, size_t errlen)
+{
+    if (o->backend == NULL)
+        o->backend = "poll";
+    if (o->mode != MODE_CHAT || o->workers < 2)
+        return 0;
+    snprintf(err, errlen, "--mode chat needs one shared list of clients, and "
+             "--workers %u would make %u separate rooms; use one worker", o->workers, o->workers);
+    return -1;
+}
+
+static const struct opt_own own_opts[] = {
+    {"backend", "      --backend NAME      event loop: poll, select, epoll or uring\n"
+                "                          (io_uring, Linux) (default poll)\n", set_backend},
+    {"workers", "      --workers N         processes, each with its own event loop, sharing\n"
+                "                          the port (1-64, default 1; not with chat)\n", set_workers},
+    {NULL, NULL, NULL},
+};
 
 int main(int argc, char **argv)
 {
@@ -538,18 +582,24 @@ int main(int argc, char **argv)
     snprintf(about, sizeof about,
              "Model: one thread, non-blocking sockets, one event loop (--backend).\n"
              "A client that leaves %d KiB of echo unread is not read until it drains.\n"
-             "Chat: at most %d KiB (or one --max-frame line) waits for a client;\n"
-             "a client that falls further behind is disconnected.\n"
+             CHAT_HELP
              "The select backend serves descriptors below FD_SETSIZE (%d) only.\n",
-             OUT_BOUND / 1024, CHAT_QUEUE_MAX / 1024, FD_SETSIZE);
+             OUT_BOUND / 1024, FD_SETSIZE);
+    const struct opt_model model = {"select_server", OPT_MODES_ALL, own_opts, about, check};
     int code;
-    if (server_start(&srv, argc, argv, MODEL_SELECT, about, SIG_WATCH_CHILD, &code) == -1)
+    if (server_start(&srv, argc, argv, &model, SERVER_WATCH_CHILD, &code) == -1)
         return code;
     const struct ev_backend *backend = ev_backend_find(srv.o.backend);
-    if (backend == NULL) {                   /* opt_parse knows the names */
-        log_warn("no %s backend", srv.o.backend);
+    if (backend == NULL) {
+        log_warn("--backend %s is not available in this build", srv.o.backend);
         return 1;
     }
+    if (strcmp(backend->name, "select") == 0 &&
+        srv.o.max_clients + SERVER_FD_RESERVE > FD_SETSIZE)
+        log_warn("the select backend serves descriptors below FD_SETSIZE %d: room for "
+                 "about %d clients, not --max-clients %lu; connections past it are "
+                 "closed (use --backend poll or epoll)", FD_SETSIZE,
+                 FD_SETSIZE - SERVER_FD_RESERVE, srv.o.max_clients);
     int rc = srv.o.workers > 1 ? run_workers(backend) : serve(backend, 0);
     server_finish(&srv);
     return rc;

@@ -1,4 +1,5 @@
 /* harness: processes, sockets and /proc for the integration tests. */
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/io.h"
@@ -102,7 +104,11 @@ static void *reader_main(void *arg)
     struct pollfd pfd[2] = {{p->out_fd, POLLIN, 0}, {p->err_fd, POLLIN, 0}};
     char buf[65536];
     while (open_fds > 0) {
-        if (poll(pfd, 2, -1) == -1) {
+        /* a paused stdout is left unread (a stalled `| less`); the flag
+         * is looked at again every 20 ms */
+        int paused = atomic_load(&p->out_paused);
+        pfd[0].events = paused ? 0 : POLLIN;
+        if (poll(pfd, 2, paused ? 20 : -1) == -1) {
             if (errno == EINTR)
                 continue;
             break;
@@ -125,6 +131,30 @@ static void *reader_main(void *arg)
         }
     }
     return NULL;
+}
+
+void srv_pause_stdout(struct proc *p, int paused)
+{
+    atomic_store(&p->out_paused, paused);
+    if (paused)
+        return;
+    /* resumed: return once the reader has emptied the pipe (it signals
+     * cv after every read) */
+    int64_t deadline = sys_now_ms() + 10000 * slow_factor();
+    pthread_mutex_lock(&p->mu);
+    int left = 0;
+    while (ioctl(p->out_fd, FIONREAD, &left) == 0 && left > 0 && sys_now_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    pthread_mutex_unlock(&p->mu);
+    CHECK_MSG(left == 0, "the server's stdout did not drain");
 }
 
 /* The child's side of proc_spawn: only async-signal-safe calls. */
@@ -268,12 +298,13 @@ static int count_in(const char *hay, const char *needle)
     return c;
 }
 
-int srv_wait_text(struct proc *p, const char *text, int count, int timeout_ms)
+static int wait_text(struct proc *p, char *const *where, const char *text, int count,
+                     int timeout_ms)
 {
     int64_t deadline = sys_now_ms() + timeout_ms;
     int rc = 0;
     pthread_mutex_lock(&p->mu);
-    while (count_in(p->out, text) < count) {
+    while (count_in(*where, text) < count) {
         int64_t left = deadline - sys_now_ms();
         if (left <= 0) {
             rc = -1;
@@ -288,6 +319,16 @@ int srv_wait_text(struct proc *p, const char *text, int count, int timeout_ms)
     }
     pthread_mutex_unlock(&p->mu);
     return rc;
+}
+
+int srv_wait_text(struct proc *p, const char *text, int count, int timeout_ms)
+{
+    return wait_text(p, &p->out, text, count, timeout_ms);
+}
+
+int srv_wait_text_err(struct proc *p, const char *text, int count, int timeout_ms)
+{
+    return wait_text(p, &p->err, text, count, timeout_ms);
 }
 
 void srv_expect(struct proc *p, const char *text, int count)

@@ -4,10 +4,14 @@
 #define ECHO_HARNESS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 #include "common/opt.h"
+
+/* Which server binary a kind runs (tests skip or adapt by model). */
+enum model { MODEL_FORK, MODEL_THREAD, MODEL_SELECT };
 
 /* One server under test: a binary and, for select_server, a backend;
  * variants of a model (a pool, a pre-forked set) add their options. */
@@ -40,6 +44,7 @@ struct proc {
     size_t out_len, err_len;
     int out_fd, err_fd;
     int exited, status;
+    atomic_int out_paused;    /* srv_pause_stdout */
 };
 
 /* Path of a built program: "bin/NAME" (BIN_DIR overrides "bin"). */
@@ -84,6 +89,8 @@ const char *fault_shim_preload(void);
 /* Wait until stdout holds text at least count times.  Returns 0, or -1
  * when timeout_ms passes first. */
 int srv_wait_text(struct proc *p, const char *text, int count, int timeout_ms);
+/* The same for stderr. */
+int srv_wait_text_err(struct proc *p, const char *text, int count, int timeout_ms);
 /* The same, failing the case (showing stdout) after 10 s (x slow_factor). */
 void srv_expect(struct proc *p, const char *text, int count);
 int srv_count(struct proc *p, const char *text);
@@ -94,6 +101,10 @@ int srv_count(struct proc *p, const char *text);
         CHECK_HAS(o_, text);                                                  \
         free(o_);                                                             \
     } while (0)
+
+/* Stop reading the server's stdout (paused 1), so its pipe fills as
+ * behind a paused pager; 0 reads on. */
+void srv_pause_stdout(struct proc *p, int paused);
 
 /* A copy of stdout (or stderr) so far; free() it. */
 char *srv_stdout(struct proc *p);

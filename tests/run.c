@@ -265,8 +265,10 @@ int main(int argc, char **argv)
     server_tests();
     client_tests();
     model_tests();
+    chat_tests();
     fault_tests();
     docs_tests();
+    stall_tests();
     bench_tests();
 
     if (list) {

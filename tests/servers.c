@@ -624,19 +624,51 @@ static void t_cli(const void *arg)
     fclose(f);
     snprintf(want, sizeof want, "%s %s\n", k->bin, VERSION);
     CHECK_STR(first, want);
-    /* options of other models are usage errors here */
-    if (k->model != MODEL_SELECT) {
-        const char *argv[] = {bin, "--backend", "epoll", NULL};
+    /* a model's own options are unknown to the others: the same usage
+     * error as any unknown option */
+    static const struct { const char *opt, *val, *owner; } own[] = {
+        {"--backend", "epoll", "select_server"}, {"--workers", "2", "select_server"},
+        {"--prefork", "2", "fork_server"}, {"--pool", "2", "thread_server"},
+    };
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        if (strcmp(k->bin, own[i].owner) == 0)
+            continue;
+        const char *argv[] = {bin, own[i].opt, own[i].val, NULL};
         CHECK_EQ(run_cmd(argv, NULL, NULL, err, sizeof err, 5000), 2);
-        CHECK_HAS(err, "--backend is a select_server option");
-        const char *w[] = {bin, "--workers", "2", NULL};
-        CHECK_EQ(run_cmd(w, NULL, NULL, err, sizeof err, 5000), 2);
+        snprintf(want, sizeof want, "%s: unrecognized option '%s'\nTry '%s --help'.\n",
+                 k->bin, own[i].opt, k->bin);
+        CHECK_STR(err, want);
+    }
+    if (k->model == MODEL_SELECT) {
+        const char *argv[] = {bin, "--workers", "0", NULL};
+        CHECK_EQ(run_cmd(argv, NULL, NULL, err, sizeof err, 5000), 2);
+        CHECK_HAS(err, "invalid --workers '0' (expected 1-64)");
+        /* chat needs one room: workers would split it */
+        const char *chat[] = {bin, "-m", "chat", "--workers", "2", NULL};
+        CHECK_EQ(run_cmd(chat, NULL, NULL, err, sizeof err, 5000), 2);
+        CHECK_HAS(err, "separate rooms");
     }
     if (k->model == MODEL_FORK) {
         const char *argv[] = {bin, "-m", "chat", NULL};
         CHECK_EQ(run_cmd(argv, NULL, NULL, err, sizeof err, 5000), 2);
         CHECK_HAS(err, "separate processes share none");
+        const char *pre[] = {bin, "-m", "chat", "--prefork", "2", NULL};
+        CHECK_EQ(run_cmd(pre, NULL, NULL, err, sizeof err, 5000), 2);
+        CHECK_HAS(err, "separate processes share none");
+        /* -m bogus lists only the modes fork_server offers */
+        const char *bogus[] = {bin, "-m", "bogus", NULL};
+        CHECK_EQ(run_cmd(bogus, NULL, NULL, err, sizeof err, 5000), 2);
+        CHECK_HAS(err, "invalid --mode 'bogus' (expected echo, line or framed)\n");
+        const char *zero[] = {bin, "--prefork", "0", NULL};
+        CHECK_EQ(run_cmd(zero, NULL, NULL, err, sizeof err, 5000), 2);
+        CHECK_HAS(err, "invalid --prefork '0' (expected 1-1024)");
     }
+    /* --max-frame takes a 1024-based suffix */
+    const char *mf[] = {bin, "--max-frame", "1M", "--help", NULL};
+    CHECK_EQ(run_cmd(mf, NULL, NULL, err, sizeof err, 5000), 0);
+    const char *mf2[] = {bin, "--max-frame", "2G", NULL};
+    CHECK_EQ(run_cmd(mf2, NULL, NULL, err, sizeof err, 5000), 2);
+    CHECK_HAS(err, "invalid --max-frame '2G' (expected 1-1073741824");
     /* a log file that cannot be opened: exit 1 at start */
     const char *lg[] = {bin, "-p", "0", "-l", "/nonexistent-dir/x.log", NULL};
     CHECK_EQ(run_cmd(lg, NULL, NULL, err, sizeof err, 5000), 1);

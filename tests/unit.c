@@ -20,9 +20,62 @@
 #include "common/opt.h"
 #include "framing/frame.h"
 #include "framing/line.h"
+#include "tests/harness.h"
 #include "tests/test.h"
 
 /* ---- options ---- */
+
+/* Models as the mains declare them: one with its own options and a
+ * combination it refuses, one offering fewer modes, one plain. */
+static int set_workers(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+    unsigned long long v;
+    if (opt_range("workers", arg, 1, 64, &v, err, errlen) == -1)
+        return -1;
+    o->workers = (unsigned)v;
+    return 0;
+}
+
+static int set_backend(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+    static const char *const names[] = {"poll", "select", "epoll", NULL};
+    int i = opt_choice("backend", arg, names, err, errlen);
+    if (i < 0)
+        return -1;
+    o->backend = names[i];
+    return 0;
+}
+
+static int check_select(struct opts *o, char *err, size_t errlen)
+{
+    if (o->backend == NULL)
+        o->backend = "poll";
+    if (o->mode == MODE_CHAT && o->workers > 1) {
+        snprintf(err, errlen, "chat with --workers refused");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_fork(struct opts *o, char *err, size_t errlen)
+{
+    if (o->mode != MODE_CHAT)
+        return 0;
+    snprintf(err, errlen, "--mode chat needs one shared list of clients");
+    return -1;
+}
+
+static const struct opt_own select_own[] = {
+    {"backend", "      --backend NAME\n", set_backend},
+    {"workers", "      --workers N\n", set_workers},
+    {NULL, NULL, NULL},
+};
+static const struct opt_model models[] = {
+    [MODEL_FORK] = {"fork_server", OPT_MODE(MODE_ECHO) | OPT_MODE(MODE_LINE) | OPT_MODE(MODE_FRAMED),
+                    NULL, NULL, check_fork},
+    [MODEL_THREAD] = {"thread_server", OPT_MODES_ALL, NULL, NULL, NULL},
+    [MODEL_SELECT] = {"select_server", OPT_MODES_ALL, select_own, "About.\n", check_select},
+};
 
 static enum opt_result parse(enum model m, struct opts *o, char *err, ...)
 {
@@ -34,7 +87,7 @@ static enum opt_result parse(enum model m, struct opts *o, char *err, ...)
         argv[argc++] = a;
     va_end(ap);
     argv[argc] = NULL;
-    return opt_parse(argc, argv, m, o, err, 256);
+    return opt_parse(argc, argv, &models[m], o, err, 256);
 }
 
 static void t_opt_defaults(const void *arg)
@@ -42,7 +95,7 @@ static void t_opt_defaults(const void *arg)
     (void)arg;
     struct opts o;
     char err[256];
-    CHECK_EQ(parse(MODEL_THREAD, &o, err, NULL), OPT_RUN);
+    CHECK_EQ(parse(MODEL_SELECT, &o, err, NULL), OPT_RUN);
     CHECK_STR(o.bind, "0.0.0.0");
     CHECK_STR(o.port, "7878");
     CHECK_EQ(o.mode, MODE_ECHO);
@@ -54,6 +107,8 @@ static void t_opt_defaults(const void *arg)
     CHECK_EQ(o.quiet, 0);
     CHECK_STR(o.backend, "poll");
     CHECK_EQ(o.workers, 1);
+    CHECK_EQ(o.prefork, 0);
+    CHECK_EQ(o.pool, 0);
 }
 
 static void t_opt_all(const void *arg)
@@ -61,12 +116,12 @@ static void t_opt_all(const void *arg)
     (void)arg;
     struct opts o;
     char err[256];
-    CHECK_EQ(parse(MODEL_SELECT, &o, err, "-b", "::", "-p", "0", "-m", "chat", "-c", "7",
+    CHECK_EQ(parse(MODEL_SELECT, &o, err, "-b", "::", "-p", "0", "-m", "line", "-c", "7",
                    "-t", "3", "-l", "/tmp/x.log", "--max-frame", "99", "--drain", "0", "-q",
                    "--backend", "epoll", "--workers", "4", NULL), OPT_RUN);
     CHECK_STR(o.bind, "::");
     CHECK_STR(o.port, "0");
-    CHECK_EQ(o.mode, MODE_CHAT);
+    CHECK_EQ(o.mode, MODE_LINE);
     CHECK_EQ(o.max_clients, 7);
     CHECK_EQ(o.idle_timeout, 3);
     CHECK_STR(o.access_log, "/tmp/x.log");
@@ -81,6 +136,13 @@ static void t_opt_all(const void *arg)
     CHECK_EQ(o.mode, MODE_FRAMED);
     CHECK_EQ(parse(MODEL_FORK, &o, err, "-h", NULL), OPT_HELP);
     CHECK_EQ(parse(MODEL_FORK, &o, err, "--version", NULL), OPT_VERSION);
+    /* --max-frame takes K, M and G (1024-based) */
+    CHECK_EQ(parse(MODEL_THREAD, &o, err, "--max-frame", "1M", NULL), OPT_RUN);
+    CHECK_EQ(o.max_frame, 1048576);
+    CHECK_EQ(parse(MODEL_THREAD, &o, err, "--max-frame=64k", NULL), OPT_RUN);
+    CHECK_EQ(o.max_frame, 65536);
+    CHECK_EQ(parse(MODEL_THREAD, &o, err, "--max-frame", "1G", NULL), OPT_RUN);
+    CHECK_EQ(o.max_frame, 1u << 30);
     /* parsing twice in one process works (getopt is reset) */
     CHECK_EQ(parse(MODEL_FORK, &o, err, "-p", "1", NULL), OPT_RUN);
     CHECK_STR(o.port, "1");
@@ -114,11 +176,20 @@ static void t_opt_errors(const void *arg)
         {MODEL_THREAD, {"--drain", "3601"}, "invalid --drain '3601'"},
         {MODEL_THREAD, {"-b", ""}, "invalid --bind ''"},
         {MODEL_THREAD, {"extra"}, "unexpected argument 'extra'"},
-        {MODEL_THREAD, {"--backend", "poll"}, "--backend is a select_server option"},
-        {MODEL_FORK, {"--workers", "2"}, "--workers is a select_server option"},
+        {MODEL_THREAD, {"--max-frame", "2G"}, "invalid --max-frame '2G' (expected 1-1073741824"},
+        {MODEL_THREAD, {"--max-frame", "1X"}, "invalid --max-frame '1X'"},
+        {MODEL_THREAD, {"--max-frame", "M"}, "invalid --max-frame 'M'"},
+        {MODEL_THREAD, {"--max-frame", "0K"}, "invalid --max-frame '0K'"},
+        /* a model's own options are unknown to the others */
+        {MODEL_THREAD, {"--backend", "poll"}, "unrecognized option '--backend'"},
+        {MODEL_FORK, {"--workers", "2"}, "unrecognized option '--workers'"},
+        {MODEL_FORK, {"--workers", "0"}, "unrecognized option '--workers'"},
         {MODEL_FORK, {"-m", "chat"}, "--mode chat needs one shared list of clients"},
-        {MODEL_SELECT, {"--backend", "kqueue"}, "invalid --backend 'kqueue'"},
-        {MODEL_SELECT, {"--workers", "0"}, "invalid --workers '0'"},
+        {MODEL_FORK, {"-m", "bogus"}, "invalid --mode 'bogus' (expected echo, line or framed)"},
+        {MODEL_THREAD, {"-m", "bogus"}, "(expected echo, line, framed or chat)"},
+        {MODEL_SELECT, {"--backend", "kqueue"}, "invalid --backend 'kqueue' (expected poll, select or epoll)"},
+        {MODEL_SELECT, {"--workers", "0"}, "invalid --workers '0' (expected 1-64)"},
+        {MODEL_SELECT, {"--workers", "2", "-m", "chat"}, "chat with --workers refused"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *argv[6] = {"server"};
@@ -127,7 +198,7 @@ static void t_opt_errors(const void *arg)
             argv[argc++] = (char *)(uintptr_t)bad[i].a[k];
         struct opts o;
         char err[256] = "";
-        CHECK_EQ(opt_parse(argc, argv, bad[i].m, &o, err, sizeof err), OPT_ERROR);
+        CHECK_EQ(opt_parse(argc, argv, &models[bad[i].m], &o, err, sizeof err), OPT_ERROR);
         CHECK_HAS(err, bad[i].msg);
         CHECK(strchr(err, '\n') == NULL);   /* one line */
     }
@@ -140,7 +211,7 @@ static void t_opt_usage(const void *arg)
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     CHECK(f != NULL);
-    opt_usage(f, "select_server", MODEL_SELECT, "About.\n");
+    opt_usage(f, &models[MODEL_SELECT]);
     fclose(f);
     CHECK(strncmp(text, "usage: select_server", 20) == 0);
     const char *every[] = {"--bind", "--port", "--mode", "--max-clients", "--idle-timeout",
@@ -150,7 +221,7 @@ static void t_opt_usage(const void *arg)
         CHECK_HAS(text, every[i]);
     free(text);
     f = open_memstream(&text, &len);
-    opt_usage(f, "fork_server", MODEL_FORK, NULL);
+    opt_usage(f, &models[MODEL_FORK]);
     fclose(f);
     CHECK(strstr(text, "--backend") == NULL);
     CHECK(strstr(text, "chat") == NULL);
@@ -442,8 +513,10 @@ static void t_chat_format(const void *arg)
     CHECK_EQ(chat_enqueue(&q, 40, 1, "0123456789", 10), -1);
     CHECK_EQ(buf_len(&q), sizeof want - 1);
     buf_free(&q);
-    CHECK_EQ(chat_queue_max(1024), CHAT_QUEUE_MAX);
-    CHECK_INT(chat_queue_max(1048576), >, 1048576);
+    CHECK_EQ(chat_queue_max(1024), CHAT_QUEUE_MIN);
+    /* room for the next longest line while the last is still queued */
+    CHECK_INT(chat_queue_max(1048576), >=, 2 * chat_line_max(1048576));
+    CHECK_INT(chat_line_max(1048576), >=, 1048576 + sizeof "client 18446744073709551615: ");
 }
 
 /* ---- io over socketpairs with tiny buffers ---- */

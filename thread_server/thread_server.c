@@ -24,9 +24,14 @@
  * write, and waits for them to go.
  *
  * Chat mode: each client has a reader (the client's thread) and a writer
- * thread.  A line read by one client is queued for every other client and
- * its writer woken; a client whose queue passes its bound is disconnected,
- * so one slow receiver never blocks the sender or anyone else. */
+ * thread.  A line read by one client (common/chat.c) is queued for every
+ * other client and its writer woken.  The queue holds two of the longest
+ * lines, and a reader whose line does not fit waits a little for the
+ * receiver to make room, as select_server's single thread reads the
+ * talker only between writes to the others: so a receiver that keeps up
+ * is never cut, however long the lines.  A receiver that makes no
+ * progress for CHAT_QUIET_MS, or still has no room after CHAT_WAIT_MAX_MS,
+ * is disconnected, so one slow receiver never stalls the others for long. */
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <errno.h>
@@ -48,7 +53,6 @@
 #include "common/server.h"
 #include "common/session.h"
 #include "common/sys.h"
-#include "framing/line.h"
 
 /* Sanitizers need far more stack than the code itself. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -65,6 +69,9 @@
 
 /* After the drain, threads get this long to notice their sockets closed. */
 #define CUT_GRACE_MS 2000
+/* Chat: how long a line waits for a receiver's room (see above). */
+#define CHAT_QUIET_MS 1000
+#define CHAT_WAIT_MAX_MS 5000
 
 struct client {
     int fd;
@@ -79,6 +86,7 @@ struct client {
     int ending;                   /* no more lines for it; writer flushes */
     int overflow;                 /* its queue passed the bound */
     int stalled;                  /* its writer idled out */
+    uint64_t taken;               /* bytes its writer took off the queue */
     atomic_llong last_active;     /* ms; the writer counts as activity */
 };
 
@@ -92,24 +100,93 @@ static pthread_cond_t all_gone;            /* nclients dropped to 0 */
 static struct client *clients;
 static size_t nclients;
 static size_t chat_max;                    /* chat queue bound */
+static pthread_cond_t room;                /* a chat writer took bytes, or ended */
+static unsigned room_waiters;
 
 /* ---- chat: a reader and a writer per client ---- */
 
-/* Queue one line from c for every other client.  Called by c's reader. */
-static void broadcast(struct client *c, const char *line, size_t len)
+/* Still takes lines (lock held). */
+static int receives(const struct client *t)
 {
-    pthread_mutex_lock(&lock);
-    for (struct client *t = clients; t != NULL; t = t->next) {
-        if (t == c || t->ending || t->overflow)
+    return !t->ending && !t->overflow;
+}
+
+/* Cut t: its queue passed the bound (lock held).  Its reader sees EOF
+ * (and knows it was no real one), its writer EPIPE. */
+static void cut_overflow(struct client *t)
+{
+    t->overflow = 1;
+    shutdown(t->fd, SHUT_RDWR);
+    pthread_cond_signal(&t->wake);
+}
+
+/* A receiver that cannot take need more bytes now (lock held), or NULL. */
+static struct client *no_room(const struct client *c, size_t need)
+{
+    for (struct client *t = clients; t != NULL; t = t->next)
+        if (t != c && receives(t) && buf_len(&t->queue) + need > chat_max)
+            return t;
+    return NULL;
+}
+
+/* Wait (lock held) until every receiver has room for need bytes: a
+ * receiver whose writer makes no progress for CHAT_QUIET_MS is cut; after
+ * CHAT_WAIT_MAX_MS the wait ends and those still full overflow. */
+static void wait_for_room(struct client *c, size_t need)
+{
+    int64_t start = sys_now_ms(), quiet_end = 0;
+    uint64_t who = 0, seen = 0;
+    struct client *t;
+    while ((t = no_room(c, need)) != NULL && !c->cut && !c->overflow) {
+        int64_t now = sys_now_ms();
+        if (t->id != who || t->taken != seen) {      /* progress: wait on */
+            who = t->id;
+            seen = t->taken;
+            quiet_end = now + CHAT_QUIET_MS;
+        } else if (now >= quiet_end) {
+            cut_overflow(t);
             continue;
-        if (chat_enqueue(&t->queue, chat_max, c->id, line, len) == -1) {
-            /* too slow (or no memory): its reader sees EOF, its writer EPIPE */
-            t->overflow = 1;
-            shutdown(t->fd, SHUT_RDWR);
         }
-        pthread_cond_signal(&t->wake);
+        int64_t until = start + CHAT_WAIT_MAX_MS;
+        if (now >= until)
+            return;
+        if (quiet_end < until)
+            until = quiet_end;
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000),
+                              .tv_nsec = (long)(until % 1000) * 1000000};
+        room_waiters++;
+        pthread_cond_timedwait(&room, &lock, &ts);
+        room_waiters--;
+    }
+}
+
+/* chat_in's deliver: queue one line from c for every other client.
+ * Called by c's reader. */
+static int broadcast(void *ctx, const char *line, size_t len)
+{
+    struct client *c = ctx;
+    size_t need = (size_t)snprintf(NULL, 0, "client %" PRIu64 ": ", c->id) + len + 1;
+    if (len > 0 && line[len - 1] == '\n')
+        need--;
+    pthread_mutex_lock(&lock);
+    wait_for_room(c, need);
+    for (struct client *t = clients; t != NULL; t = t->next) {
+        if (t == c || !receives(t))
+            continue;
+        if (chat_enqueue(&t->queue, chat_max, c->id, line, len) == -1)
+            cut_overflow(t);                  /* too slow (or no memory) */
+        else
+            pthread_cond_signal(&t->wake);
     }
     pthread_mutex_unlock(&lock);
+    return 0;
+}
+
+/* Tell readers waiting for room that some was made (lock held). */
+static void room_made(void)
+{
+    if (room_waiters > 0)
+        pthread_cond_broadcast(&room);
 }
 
 /* The writer: move queued lines to the socket, outside the lock. */
@@ -128,6 +205,8 @@ static void *chat_writer(void *arg)
             n = sizeof out;
         memcpy(out, buf_head(&c->queue), n);
         buf_consume(&c->queue, n);
+        c->taken += n;
+        room_made();
         pthread_mutex_unlock(&lock);
         ssize_t w = io_write_all(c->fd, out, n);
         int err = errno;
@@ -140,6 +219,7 @@ static void *chat_writer(void *arg)
         }
         atomic_store(&c->last_active, sys_now_ms());
     }
+    room_made();                          /* it takes no more lines */
     pthread_mutex_unlock(&lock);
     return NULL;
 }
@@ -158,11 +238,21 @@ static int chat_still_busy(struct client *c)
     return 1;
 }
 
+/* Read (lock taken): did the server itself shut c's socket?  Then a
+ * read of 0 is no EOF from the peer. */
+static int server_cut(struct client *c)
+{
+    pthread_mutex_lock(&lock);
+    int cut = c->cut || c->overflow || c->ending;
+    pthread_mutex_unlock(&lock);
+    return cut;
+}
+
 /* Read lines and broadcast them until EOF, an error or a protocol fault. */
 static void chat_read(struct client *c, struct session *s)
 {
-    struct line_dec d;
-    line_dec_init(&d, srv.o.max_frame);
+    struct chat_in cin;
+    chat_in_init(&cin, srv.o.max_frame);
     char in[4096];
     for (;;) {
         ssize_t r = read(c->fd, in, sizeof in);
@@ -177,33 +267,17 @@ static void chat_read(struct client *c, struct session *s)
             break;
         }
         if (r == 0) {
-            if (line_dec_flush(&d)) {          /* a last line without '\n' */
-                size_t len;
-                const char *msg = line_dec_msg(&d, &len);
-                broadcast(c, msg, len);
-            }
+            /* only a real EOF sends a line the client never finished */
+            if (!server_cut(c))
+                chat_eof(&cin, broadcast, c);
             break;
         }
         s->bytes += (size_t)r;
         atomic_store(&c->last_active, sys_now_ms());
-        for (size_t off = 0; off < (size_t)r;) {
-            enum line_status st;
-            off += line_dec_feed(&d, in + off, (size_t)r - off, &st);
-            if (st == LINE_READY) {
-                size_t len;
-                const char *msg = line_dec_msg(&d, &len);
-                broadcast(c, msg, len);
-            } else if (st != LINE_MORE) {
-                snprintf(s->reason, sizeof s->reason, st == LINE_TOO_BIG ?
-                         "line exceeds --max-frame %" PRIu32 " bytes" :
-                         "out of memory for a line of up to %" PRIu32 " bytes",
-                         srv.o.max_frame);
-                goto out;
-            }
-        }
+        if (chat_feed(&cin, in, (size_t)r, broadcast, c, s->reason, sizeof s->reason) == -1)
+            break;
     }
-out:
-    line_dec_free(&d);
+    chat_in_free(&cin);
 }
 
 /* Not inlined into client_thread: its buffers would cost every thread
@@ -224,6 +298,7 @@ __attribute__((noinline)) static void chat_run(struct client *c, struct session 
         shutdown(c->fd, SHUT_RDWR);
     c->ending = 1;
     pthread_cond_signal(&c->wake);
+    room_made();                          /* it takes no more lines */
     pthread_mutex_unlock(&lock);
     if ((rc = pthread_join(writer, NULL)) != 0)
         log_warn("pthread_join: %s", strerror(rc));
@@ -333,27 +408,34 @@ static void spawn(int fd, const char *peer)
     server_refuse(&srv, fd, peer, why);
 }
 
-/* Wait (lock held) until no client is left or deadline_ms passes. */
-static void wait_all_gone(int64_t deadline_ms)
+/* Wait (lock held) until no client is left or deadline_ms passes, or
+ * (drain) a second stop signal comes: a handler cannot signal a
+ * condition variable, so look at the flag every HURRY_CHECK_MS. */
+#define HURRY_CHECK_MS 50
+static void wait_all_gone(int64_t deadline_ms, int drain)
 {
-    struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
-                          .tv_nsec = (long)(deadline_ms % 1000) * 1000000};
-    while (nclients > 0 && pthread_cond_timedwait(&all_gone, &lock, &ts) != ETIMEDOUT)
-        ;
+    while (nclients > 0 && !(drain ? server_drain_over(deadline_ms) : sys_now_ms() >= deadline_ms)) {
+        int64_t until = deadline_ms;
+        if (drain && until > sys_now_ms() + HURRY_CHECK_MS)
+            until = sys_now_ms() + HURRY_CHECK_MS;
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000),
+                              .tv_nsec = (long)(until % 1000) * 1000000};
+        pthread_cond_timedwait(&all_gone, &lock, &ts);
+    }
 }
 
 /* Give clients --drain seconds, then shut the rest down. */
 static void drain_clients(void)
 {
     pthread_mutex_lock(&lock);
-    wait_all_gone(sys_now_ms() + (int64_t)srv.o.drain * 1000);
+    wait_all_gone(server_drain_begin(&srv, (long)nclients), 1);
     for (struct client *c = clients; c != NULL; c = c->next) {
         c->cut = 1;
         c->ending = 1;
         shutdown(c->fd, SHUT_RDWR);
         pthread_cond_signal(&c->wake);
     }
-    wait_all_gone(sys_now_ms() + CUT_GRACE_MS);
+    wait_all_gone(sys_now_ms() + CUT_GRACE_MS, 0);
     if (nclients > 0)
         log_warn("%zu client threads did not finish in time", nclients);
     pthread_mutex_unlock(&lock);
@@ -374,12 +456,28 @@ static int threads_init(void)
         (rc = pthread_attr_setstacksize(&writer_attr, stack)) != 0 ||
         (rc = pthread_condattr_init(&cond_attr)) != 0 ||
         (rc = pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC)) != 0 ||
-        (rc = pthread_cond_init(&all_gone, &cond_attr)) != 0) {
+        (rc = pthread_cond_init(&all_gone, &cond_attr)) != 0 ||
+        (rc = pthread_cond_init(&room, &cond_attr)) != 0) {
         errno = rc;
         return -1;
     }
     return 0;
 }
+
+static int set_pool(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+    unsigned long long v;
+    if (opt_range("pool", arg, 1, 4096, &v, err, errlen) == -1)
+        return -1;
+    o->pool = (unsigned)v;
+    return 0;
+}
+
+static const struct opt_own own_opts[] = {
+    {"pool", "      --pool N            N threads started at start, each serving\n"
+             "                          clients one after another (1-4096)\n", set_pool},
+    {NULL, NULL, NULL},
+};
 
 int main(int argc, char **argv)
 {
@@ -387,19 +485,31 @@ int main(int argc, char **argv)
     snprintf(about, sizeof about,
              "Model: one POSIX thread per connection, each with a %zu KiB stack\n"
              "(set explicitly: glibc's default is 8 MiB, musl's 128 KiB).\n"
-             "Chat: at most %d KiB (or one --max-frame line) waits for a client;\n"
-             "a client that falls further behind is disconnected.\n",
-             STACK_SIZE / 1024, CHAT_QUEUE_MAX / 1024);
+             CHAT_HELP,
+             STACK_SIZE / 1024);
+    const struct opt_model model = {"thread_server", OPT_MODES_ALL, own_opts, about, NULL};
     int code;
-    if (server_start(&srv, argc, argv, MODEL_THREAD, about, 0, &code) == -1)
+    if (server_start(&srv, argc, argv, &model, 0, &code) == -1)
         return code;
+    if (srv.o.pool > 0) {                /* hook: the pool goes here */
+        log_warn("--pool is not built yet");
+        return 1;
+    }
     chat_max = chat_queue_max(srv.o.max_frame);
     if (threads_init() == -1) {
         log_warn("thread attributes:");
         return 1;
     }
     server_announce(&srv);
-    server_accept_loop(&srv, spawn, NULL);
+    while (!sig_stop) {                  /* accept -> a thread per client */
+        int ready = server_wait(&srv, 1);
+        if (ready < 0)
+            break;
+        char peer[NET_ADDR_MAX];
+        int fd;
+        while (ready && !sig_stop && (fd = server_accept(&srv, 0, peer, sizeof peer)) >= 0)
+            spawn(fd, peer);
+    }
     server_close_listener(&srv);
     drain_clients();
     server_finish(&srv);
