@@ -243,7 +243,8 @@ stop_sampler() {  # PEAK_MEM, PEAK_COUNT
 
 # start_server NAME SCENARIO MAX_CLIENTS: SPID and PORT; else 1 and NOTE,
 # with SKIP=1 when this build lacks the variant (its option is unknown:
-# exit 2 at start) or the kernel lacks io_uring
+# exit 2 at start; or it says the feature is not built, not available or
+# not supported) or the kernel lacks io_uring
 start_server() {
     local -a cmd; local line='' rc=0 why
     read -ra cmd <<< "${COMMAND[$1]//POOL/${POOL[$2]}}"
@@ -258,7 +259,8 @@ start_server() {
     why=$(head -n 1 "$TMP/server.err" | head -c 160 | tr ',' ';')
     if ! kill -0 "$SPID" 2>/dev/null; then wait "$SPID" || rc=$?; fi
     if (( rc == 2 )); then SKIP=1 NOTE="not supported by this build: not run"
-    elif grep -qi 'io_uring' "$TMP/server.err"; then SKIP=1 NOTE="not run: ${why:-io_uring unavailable}"
+    elif grep -qiE 'uring|not (built|available|supported)' "$TMP/server.err"; then
+        SKIP=1 NOTE="not run: ${why#*: }"     # the server's reason, without its name
     else NOTE="server did not start: $why"
     fi
     kill_server; return 1
