@@ -9,7 +9,6 @@
 
 #include "bench/srvcpu.h"
 
-#define MAX_DEPTH 4
 
 /* utime, stime, cutime, cstime (ticks) from /proc/PID/stat. */
 static int read_stat(pid_t pid, unsigned long long t[4])
@@ -90,10 +89,29 @@ static int64_t exact_ns(pid_t pid)
     return sum;
 }
 
-static void add_tree(pid_t pid, int depth, struct srvcpu *sum);
+/* The descendants still to visit: a breadth-first walk, no recursion. */
+struct pids {
+    pid_t *v;
+    size_t n, cap;
+};
 
-/* Every live child of every thread of pid. */
-static void add_children(pid_t pid, int depth, struct srvcpu *sum)
+#define MAX_PIDS (1u << 22)
+
+static void push(struct pids *l, pid_t pid)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        pid_t *v = cap <= MAX_PIDS ? realloc(l->v, cap * sizeof *v) : NULL;
+        if (v == NULL)
+            return;             /* out of memory: the rest is not counted */
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = pid;
+}
+
+/* Append every live child of every thread of pid to l. */
+static void push_children(pid_t pid, struct pids *l)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
@@ -131,7 +149,7 @@ static void add_children(pid_t pid, int depth, struct srvcpu *sum)
             long child = strtol(p, &end, 10);
             if (end == p)
                 break;
-            add_tree((pid_t)child, depth + 1, sum);
+            push(l, (pid_t)child);
         }
         free(buf);
     }
@@ -139,28 +157,32 @@ static void add_children(pid_t pid, int depth, struct srvcpu *sum)
 }
 
 /* A live descendant: its threads exactly (ticks if need be), its reaped
- * children by ticks, its own children likewise. */
-static void add_tree(pid_t pid, int depth, struct srvcpu *sum)
+ * children by ticks.  0, or -1 if it is gone. */
+static int add_one(pid_t pid, struct srvcpu *sum)
 {
     unsigned long long t[4];
     if (read_stat(pid, t) == -1)
-        return;            /* a child that went meanwhile: its parent has it */
+        return -1;         /* a child that went meanwhile: its parent has it */
     int64_t exact = exact_ns(pid);
     sum->total_ns += (exact >= 0 ? (uint64_t)exact : (t[0] + t[1]) * tick_ns()) +
                      (t[2] + t[3]) * tick_ns();
     sum->user_ticks += t[0] + t[2];
     sum->sys_ticks += t[1] + t[3];
-    if (depth < MAX_DEPTH)
-        add_children(pid, depth, sum);
+    return 0;
 }
 
 int srvcpu_read(pid_t pid, struct srvcpu *out)
 {
     unsigned long long t[4];
+    struct pids l = {NULL, 0, 0};
     *out = (struct srvcpu){0, 0, 0};
-    /* children first: one reaped between the two reads is then counted
+    /* descendants first: one reaped between the two reads is then counted
      * twice (rather than not at all), a tick or so at worst */
-    add_children(pid, 0, out);
+    push_children(pid, &l);
+    for (size_t i = 0; i < l.n; i++)
+        if (add_one(l.v[i], out) == 0)
+            push_children(l.v[i], &l);
+    free(l.v);
     if (read_stat(pid, t) == -1)
         return -1;
     /* the process itself by ticks: its exited threads are only there */
