@@ -270,6 +270,7 @@ int main(int argc, char **argv)
     fault_tests();
     docs_tests();
     stall_tests();
+    bench_tests();
 
     if (list) {
         for (size_t i = 0; i < ncases; i++)

@@ -78,5 +78,6 @@ void supervise_tests(void);
 void fault_tests(void);
 void docs_tests(void);
 void stall_tests(void);
+void bench_tests(void);
 
 #endif
