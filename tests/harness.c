@@ -31,6 +31,9 @@ extern char **environ;
 const struct kind kinds[] = {
     {"fork_server", "fork_server", NULL, MODEL_FORK, {NULL}},
     {"thread_server", "thread_server", NULL, MODEL_THREAD, {NULL}},
+    /* 128: every shared case fits (100 concurrent at most) but 900 silent
+     * clients; valgrind runs at most 500 threads */
+    {"thread_server/pool", "thread_server", NULL, MODEL_THREAD, {"--pool", KIND_POOL_N, NULL}},
     {"select_server/poll", "select_server", "poll", MODEL_SELECT, {NULL}},
     {"select_server/select", "select_server", "select", MODEL_SELECT, {NULL}},
     {"select_server/epoll", "select_server", "epoll", MODEL_SELECT, {NULL}},

@@ -30,6 +30,7 @@ int kind_is_plain(const struct kind *k);
 /* A pool variant's size (--prefork N, --pool N): it serves that many
  * clients at once, the rest wait in the backlog.  0 for the others. */
 unsigned kind_pool(const struct kind *k);
+#define KIND_POOL_N "128"   /* thread_server/pool's size */
 
 extern const struct kind kinds[];
 extern const size_t nkinds;

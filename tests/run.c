@@ -265,11 +265,12 @@ int main(int argc, char **argv)
     server_tests();
     client_tests();
     model_tests();
-    supervise_tests();
     chat_tests();
+    supervise_tests();
     fault_tests();
     docs_tests();
     stall_tests();
+    bench_tests();
 
     if (list) {
         for (size_t i = 0; i < ncases; i++)
