@@ -601,6 +601,7 @@ int main(int argc, char **argv)
                  "closed (use --backend poll or epoll)", FD_SETSIZE,
                  FD_SETSIZE - SERVER_FD_RESERVE, srv.o.max_clients);
     int rc = srv.o.workers > 1 ? run_workers(backend) : serve(backend, 0);
-    server_finish(&srv);
+    if (rc == 0)                 /* no normal shutdown line after a failure */
+        server_finish(&srv);
     return rc;
 }

@@ -266,6 +266,7 @@ int main(int argc, char **argv)
     client_tests();
     model_tests();
     chat_tests();
+    supervise_tests();
     fault_tests();
     docs_tests();
     stall_tests();

@@ -23,6 +23,13 @@
  * down the sockets of those left, which wakes their threads from read or
  * write, and waits for them to go.
  *
+ * With --pool N the threads come first: N of them start with the server
+ * and each serves clients one after another (thread_server/pool.c).  The
+ * main thread accepts only while a pool thread is free and hands the
+ * descriptor over through a bounded queue; client N+1 waits in the
+ * kernel's listen backlog until a thread is free (pool_wait).
+ * The per-client code, the registry and the drain are the same.
+ *
  * Chat mode: each client has a reader (the client's thread) and a writer
  * thread.  A line read by one client (common/chat.c) is queued for every
  * other client and its writer woken.  The queue holds two of the longest
@@ -53,6 +60,7 @@
 #include "common/server.h"
 #include "common/session.h"
 #include "common/sys.h"
+#include "thread_server/pool.h"
 
 /* Sanitizers need far more stack than the code itself. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -92,7 +100,7 @@ struct client {
 
 static struct server srv;
 static pthread_attr_t attr;                /* client threads: detached */
-static pthread_attr_t writer_attr;         /* chat writers: joined by their reader */
+static pthread_attr_t writer_attr;         /* joinable: chat writers, pool threads */
 static pthread_condattr_t cond_attr;       /* CLOCK_MONOTONIC */
 /* lock guards the registry, nclients and every client's chat fields */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -102,6 +110,10 @@ static size_t nclients;
 static size_t chat_max;                    /* chat queue bound */
 static pthread_cond_t room;                /* a chat writer took bytes, or ended */
 static unsigned room_waiters;
+static struct pool workers;                /* --pool N */
+/* --pool: structs of finished clients, reused by the next ones, so pool
+ * threads never call free(): glibc would give each its own arena */
+static struct client *spare;
 
 /* ---- chat: a reader and a writer per client ---- */
 
@@ -329,12 +341,17 @@ static void leave(struct client *c)
     close(c->fd);
     buf_free(&c->queue);
     pthread_cond_destroy(&c->wake);
-    free(c);
+    c->next = spare;
+    if (srv.o.pool > 0)
+        spare = c;          /* for the next client (see spare) */
+    else
+        free(c);
     if (nclients == 0)
         pthread_cond_broadcast(&all_gone);
     pthread_mutex_unlock(&lock);
 }
 
+/* Serve one client from start to end: its own thread, or a pool thread. */
 static void *client_thread(void *arg)
 {
     struct client *c = arg;
@@ -363,21 +380,25 @@ static void *client_thread(void *arg)
 
 /* ---- the main thread ---- */
 
-/* Start a thread for one accepted client, or refuse it. */
-static void spawn(int fd, const char *peer)
+/* Put an accepted client on the registry with the next number, or
+ * refuse it (NULL). */
+static struct client *admit(int fd, const char *peer)
 {
-    struct client *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        server_refuse(&srv, fd, peer, "out of memory");
-        return;
-    }
     pthread_mutex_lock(&lock);
     if (nclients >= srv.o.max_clients) {
         pthread_mutex_unlock(&lock);
-        free(c);
         server_refuse(&srv, fd, peer, NULL);
-        return;
+        return NULL;
     }
+    struct client *c = spare;
+    if (c != NULL) {
+        spare = c->next;
+    } else if ((c = malloc(sizeof *c)) == NULL) {
+        pthread_mutex_unlock(&lock);
+        server_refuse(&srv, fd, peer, "out of memory");
+        return NULL;
+    }
+    memset(c, 0, sizeof *c);
     uint64_t id = atomic_load(&srv.st->clients) + 1;
     c->fd = fd;
     c->id = id;
@@ -390,7 +411,22 @@ static void spawn(int fd, const char *peer)
     nclients++;
     atomic_fetch_add(&srv.st->active, 1);
     pthread_mutex_unlock(&lock);
+    return c;
+}
 
+/* Start a thread for one accepted client (--pool: hand it to the idle
+ * pool thread), or refuse it. */
+static void spawn(int fd, const char *peer)
+{
+    struct client *c = admit(fd, peer);
+    if (c == NULL)
+        return;
+    uint64_t id = c->id;
+    if (srv.o.pool > 0) {
+        atomic_store(&srv.st->clients, id);
+        pool_put(&workers, c);
+        return;
+    }
     pthread_t tid;
     int rc = pthread_create(&tid, &attr, client_thread, c);
     if (rc == 0) {
@@ -424,8 +460,9 @@ static void wait_all_gone(int64_t deadline_ms, int drain)
     }
 }
 
-/* Give clients --drain seconds, then shut the rest down. */
-static void drain_clients(void)
+/* Give clients --drain seconds, then shut the rest down.  Returns how
+ * many threads are still serving a client after that. */
+static size_t drain_clients(void)
 {
     pthread_mutex_lock(&lock);
     wait_all_gone(server_drain_begin(&srv, (long)nclients), 1);
@@ -438,7 +475,9 @@ static void drain_clients(void)
     wait_all_gone(sys_now_ms() + CUT_GRACE_MS, 0);
     if (nclients > 0)
         log_warn("%zu client threads did not finish in time", nclients);
+    size_t left = nclients;
     pthread_mutex_unlock(&lock);
+    return left;
 }
 
 static int threads_init(void)
@@ -481,37 +520,48 @@ static const struct opt_own own_opts[] = {
 
 int main(int argc, char **argv)
 {
-    char about[512];
+    char about[768];
     snprintf(about, sizeof about,
              "Model: one POSIX thread per connection, each with a %zu KiB stack\n"
              "(set explicitly: glibc's default is 8 MiB, musl's 128 KiB).\n"
+             "--pool N: N threads start with the server and serve clients one\n"
+             "after another; client N+1 waits in the listen backlog until a thread\n"
+             "is free (use --idle-timeout so idle clients cannot hold the pool).\n"
              CHAT_HELP,
              STACK_SIZE / 1024);
     const struct opt_model model = {"thread_server", OPT_MODES_ALL, own_opts, about, NULL};
     int code;
     if (server_start(&srv, argc, argv, &model, 0, &code) == -1)
         return code;
-    if (srv.o.pool > 0) {                /* hook: the pool goes here */
-        log_warn("--pool is not built yet");
-        return 1;
-    }
     chat_max = chat_queue_max(srv.o.max_frame);
     if (threads_init() == -1) {
         log_warn("thread attributes:");
         return 1;
     }
+    if (srv.o.pool > 0 && pool_start(&workers, srv.o.pool, &writer_attr, client_thread) == -1) {
+        log_warn("starting %u pool threads:", srv.o.pool);
+        return 1;
+    }
     server_announce(&srv);
     while (!sig_stop) {                  /* accept -> a thread per client */
-        int ready = server_wait(&srv, 1);
+        /* --pool: accept only while a pool thread is idle; until then the
+         * next client waits in the kernel's listen backlog */
+        int ready = srv.o.pool > 0 ? pool_wait(&workers, &srv) : server_wait(&srv, 1);
         if (ready < 0)
             break;
         char peer[NET_ADDR_MAX];
         int fd;
-        while (ready && !sig_stop && (fd = server_accept(&srv, 0, peer, sizeof peer)) >= 0)
+        while (ready && !sig_stop && (srv.o.pool == 0 || pool_has_seat(&workers)) &&
+               (fd = server_accept(&srv, 0, peer, sizeof peer)) >= 0)
             spawn(fd, peer);
     }
     server_close_listener(&srv);
-    drain_clients();
+    size_t left = drain_clients();
+    if (srv.o.pool > 0 && left == 0) {
+        pool_stop(&workers);       /* every pool thread is idle: join them */
+        for (struct client *c; (c = spare) != NULL; free(c))
+            spare = c->next;
+    }
     server_finish(&srv);
     pthread_attr_destroy(&attr);
     pthread_attr_destroy(&writer_attr);
