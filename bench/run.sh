@@ -105,7 +105,7 @@ latest-rounds.csv, latest.md and SVG charts to the --out directory.
                       reference run in bench/results/ is make bench-reference)
   -h, --help          show this help and exit
 
-BENCH_QUICK=1 makes the defaults 1 round of 0.3 s and a 256M stream.
+BENCH_QUICK=1 makes the defaults 1 round of 0.2 s and a 256M stream.
 Exit status: 0 if every cell ran and verified, 1 if one failed, 2 on usage.
 EOF
 }
@@ -115,7 +115,7 @@ say() { echo "$*" >&2; }
 # --- options ------------------------------------------------------------------
 SERVERS=$DEFAULT_SERVERS SCENARIOS=$(IFS=,; echo "${ALL_SCENARIOS[*]}")
 ROUNDS=3 SECS=1 STREAM=1G PIN=split OUT=$ROOT/build/bench
-if [[ ${BENCH_QUICK:-0} != 0 ]]; then ROUNDS=1 SECS=0.3 STREAM=256M; fi
+if [[ ${BENCH_QUICK:-0} != 0 ]]; then ROUNDS=1 SECS=0.2 STREAM=256M; fi
 while (( $# )); do
     case $1 in
         --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}"; continue ;;
@@ -186,7 +186,10 @@ SPID='' SRV_FD='' SAMPLER=''
 nap() { read -r -t "$1" -u "${2:-$NAP}" _ || :; }   # sleep without a fork
 ms_now() { local t=${EPOCHREALTIME/./}; printf -v "$1" '%s' "${t:0:-3}"; }
 kids_of() { KIDS=''; { read -r KIDS < "/proc/$1/task/$1/children" || :; } 2>/dev/null; }
-fmt_dur() { local s=$(( ($1 + 999) / 1000 )); (( s < 60 )) && echo "${s}s" || echo "$(( s / 60 ))m$(( s % 60 ))s"; }
+fmt_dur() {   # MS: DUR, "42s" or "3m1s" (no subshell: this runs every round)
+    local s=$(( ($1 + 999) / 1000 ))
+    if (( s < 60 )); then DUR=${s}s; else DUR=$(( s / 60 ))m$(( s % 60 ))s; fi
+}
 
 kill_server() {   # SIGKILL to the server and its children
     # shellcheck disable=SC2086  # KIDS: a list of pids
@@ -339,7 +342,7 @@ plan_ms() {   # SCENARIO: the expected length of one round, for "time left"
 progress() {  # SERVER SCENARIO ROUND
     local now left=$PLAN_LEFT; ms_now now
     (( PLAN_DONE == 0 )) || left=$(( PLAN_LEFT * (now - START) / PLAN_DONE ))
-    say "[$CELL/$NCELLS] ${LABEL[$1]} $2 round $3/$N (about $(fmt_dur "$left") left)"
+    fmt_dur "$left"; say "[$CELL/$NCELLS] ${LABEL[$1]} $2 round $3/$N (about $DUR left)"
 }
 rounds_of() { N=$(( ROUNDS - FEWER[$1] )); (( N >= 1 )) || N=1; }   # SERVER: N
 # pin_for SCENARIO: SRV_CPU and BENCH_PIN (1x64-1cpu: both on one CPU)
@@ -408,7 +411,7 @@ CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 MACHINE="$(uname -srm), ${CPU_MODEL:-unknown CPU}, $(nproc) CPUs"
 DATE=$(date '+%Y-%m-%d %H:%M %Z')
 read -r LOAD _ < /proc/loadavg
-say "bench: $NCELLS cells, $ROUNDS round(s) of $SECS s, stream $STREAM, pin $PIN: about $(fmt_dur "$PLAN_LEFT")"
+fmt_dur "$PLAN_LEFT"; say "bench: $NCELLS cells, $ROUNDS round(s) of $SECS s, stream $STREAM, pin $PIN: about $DUR"
 # rate_per_s: messages or (churn) connections per second, as per says;
 # cpu_us: the server's CPU time (user + system) per message, connection
 # or MB, split into cpu_user_us and cpu_sys_us
@@ -418,7 +421,7 @@ ms_now START
 for sc in "${scenarios[@]}"; do for s in "${servers[@]}"; do
     CELL=$(( CELL + 1 )); run_cell "$s" "$sc"
 done; done
-ms_now END; read -r LOAD_END _ < /proc/loadavg
+ms_now END; read -r LOAD_END _ < /proc/loadavg; fmt_dur $(( END - START ))
 
 cp "$TMP/results.csv" "$OUT/latest.csv"; cp "$TMP/rounds.csv" "$OUT/latest-rounds.csv"
 {
@@ -426,7 +429,7 @@ cp "$TMP/results.csv" "$OUT/latest.csv"; cp "$TMP/rounds.csv" "$OUT/latest-round
     echo
     echo "- machine: $MACHINE; load average $LOAD at the start, $LOAD_END at the end"
     echo "- pinning: $PIN_TEXT"
-    echo "- a cell is the median of $ROUNDS round(s) of $SECS s (variant rows: one round fewer; stream: $STREAM or $SECS s); the run took $(fmt_dur $(( END - START )))"
+    echo "- a cell is the median of $ROUNDS round(s) of $SECS s (variant rows: one round fewer; stream: $STREAM or $SECS s); the run took $DUR"
     [[ -z $WARNING ]] || echo "- WARNING: $WARNING"
     echo
     awk -v labels="$LABELS" -f bench/lib.awk -f bench/table.awk "$OUT/latest.csv"
@@ -435,5 +438,5 @@ for chart in throughput cpu memory latency; do
     awk -v what="$chart" -v labels="$LABELS" -v subtitle="$MACHINE; $DATE; pin $PIN; median of $ROUNDS x $SECS s" \
         -f bench/lib.awk -f bench/chart.awk "$OUT/latest.csv" > "$OUT/$chart.svg"
 done
-say "bench: $(fmt_dur $(( END - START ))); wrote $OUT/latest.csv, latest-rounds.csv, latest.md, throughput.svg, cpu.svg, memory.svg, latency.svg"
+say "bench: $DUR; wrote $OUT/latest.csv, latest-rounds.csv, latest.md, throughput.svg, cpu.svg, memory.svg, latency.svg"
 (( FAILED == 0 )) || { say "bench: $FAILED cell(s) FAILED"; exit 1; }
