@@ -1,5 +1,5 @@
 # chart.awk: one grouped bar chart (standalone SVG) from the bench CSV.
-#   awk -v what=throughput|memory|latency -v labels=... -v subtitle=TEXT \
+#   awk -v what=throughput|cpu|memory|latency -v labels=... -v subtitle=TEXT \
 #       -f bench/lib.awk -f bench/chart.awk bench/results/latest.csv > X.svg
 # One group per scenario, one bar per server.  Each group is scaled to its
 # own largest value (that bar is 100 %) and every bar carries its value.
@@ -15,7 +15,7 @@ BEGIN {
         foot = "User + system time of the server (threads and children) in the measured window, per message; churn: per connection; stream: per MB."
     } else if (what == "memory") {
         title = "Peak server memory (lower is better)"
-        foot = "Peak RSS (VmHWM) over all rounds; fork_server and epoll x2: peak PSS summed over the parent and its children."
+        foot = "Peak RSS (VmHWM) over all rounds; process models: peak PSS summed over the parent and its children."
     } else if (what == "latency") {
         title = "Round-trip latency, p99 (lower is better)"
         foot = "p99 of the median round, in microseconds."
@@ -30,10 +30,8 @@ NR == 1 { header(); next }
     if (!(sc in seen_sc)) { seen_sc[sc] = 1; all_sc[++nall] = sc }
     if (!(sv in seen_sv)) { seen_sv[sv] = 1; svs[++nsv] = sv }
     status[sc, sv] = get("status")
-    if (what == "cpu") {
-        title = "Server CPU time per message (lower is better)"
-        foot = "User + system time of the server (threads and children) in the measured window, per message; churn: per connection; stream: per MB."
-    } else if (what == "memory") { c = "peak_rss_kib"; unit[sc] = "peak RSS" }
+    if (what == "cpu") { c = "cpu_us"; unit[sc] = cpu_unit(get("per")) }
+    else if (what == "memory") { c = "peak_rss_kib"; unit[sc] = "peak RSS" }
     else if (what == "latency") { c = "p99_us"; unit[sc] = "p99 µs" }
     else { c = key_col(sc); unit[sc] = key_unit(sc) }
     v = get(c); value[sc, sv] = v; text[sc, sv] = fmt(c, v)

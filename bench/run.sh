@@ -40,26 +40,29 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # The servers: one line per variant.  MEMORY: rss (VmHWM) or pss (summed
 # over the process tree); FDMAX: the most descriptors it can watch (-: no
-# limit); POOL: "pool" if COMMAND's POOL is the scenario's pool size.  A
+# limit); POOL: "pool" if COMMAND's POOL is the scenario's pool size;
+# ROUNDS: "all" (--rounds), or "less": one round fewer (at least one), so
+# that the variant rows keep the default run under 4 minutes.  A
 # variant whose binary rejects its option (exit 2 at start) or that cannot
 # start for want of io_uring shows as skipped, with the reason.
 SERVER_TABLE='
-# NAME    MEMORY FDMAX POOL LABEL                      | COMMAND
-fork      pss    -     -    fork_server                | fork_server
-prefork   pss    -     pool fork_server --prefork      | fork_server --prefork POOL
-thread    rss    -     -    thread_server              | thread_server
-pool      rss    -     pool thread_server --pool       | thread_server --pool POOL
-poll      rss    -     -    select_server poll         | select_server --backend poll
-select    rss    1024  -    select_server select       | select_server --backend select
-epoll     rss    -     -    select_server epoll        | select_server --backend epoll
-uring     rss    -     -    select_server uring        | select_server --backend uring
-epoll2    pss    -     -    select_server epoll x2     | select_server --backend epoll --workers 2
+# NAME    MEMORY FDMAX POOL ROUNDS LABEL                  | COMMAND
+fork      pss    -     -    all    fork_server            | fork_server
+prefork   pss    -     pool less   fork_server --prefork  | fork_server --prefork POOL
+thread    rss    -     -    all    thread_server          | thread_server
+pool      rss    -     pool less   thread_server --pool   | thread_server --pool POOL
+poll      rss    -     -    all    select_server poll     | select_server --backend poll
+select    rss    1024  -    all    select_server select   | select_server --backend select
+epoll     rss    -     -    all    select_server epoll    | select_server --backend epoll
+uring     rss    -     -    less   select_server uring    | select_server --backend uring
+epoll2    pss    -     -    less   select_server epoll x2 | select_server --backend epoll --workers 2
 '
 DEFAULT_SERVERS=fork,prefork,thread,pool,poll,select,epoll,uring
-ALL_SERVERS=() ; declare -A LABEL COMMAND MEMORY FD_LIMIT POOLED
-while read -r name mem fdmax pool rest; do
+ALL_SERVERS=() ; declare -A LABEL COMMAND MEMORY FD_LIMIT POOLED FEWER
+while read -r name mem fdmax pool rounds rest; do
     [[ -n $name && $name != \#* ]] || continue
-    ALL_SERVERS+=("$name") MEMORY[$name]=$mem POOLED[$name]=$pool
+    ALL_SERVERS+=("$name") MEMORY[$name]=$mem POOLED[$name]=$pool FEWER[$name]=0
+    [[ $rounds == all ]] || FEWER[$name]=1
     [[ $fdmax == - ]] || FD_LIMIT[$name]=$fdmax
     label=${rest%%|*}; label=${label%"${label##*[! ]}"}; LABEL[$name]=$label
     COMMAND[$name]=${rest#*| }
@@ -90,7 +93,8 @@ latest-rounds.csv, latest.md and SVG charts to the --out directory.
                       --backend epoll --workers 2)
   --scenarios LIST    comma-separated from ${ALL_SCENARIOS[*]}
                       (default: all)
-  --rounds N          rounds per cell, the median is shown (default 3)
+  --rounds N          rounds per cell, the median is shown (default 3; the
+                      variant rows prefork, pool, uring, epoll2 run one fewer)
   --seconds S         seconds per round, decimals allowed (default 1)
   --stream-bytes B    bytes for the stream scenario, K/M/G suffixes (default 1G;
                       the stream stops after --seconds if that comes first)
@@ -101,7 +105,7 @@ latest-rounds.csv, latest.md and SVG charts to the --out directory.
                       reference run in bench/results/ is make bench-reference)
   -h, --help          show this help and exit
 
-BENCH_QUICK=1 makes the defaults 1 round of 0.3 s and a 256M stream.
+BENCH_QUICK=1 makes the defaults 1 round of 0.2 s and a 256M stream.
 Exit status: 0 if every cell ran and verified, 1 if one failed, 2 on usage.
 EOF
 }
@@ -111,7 +115,7 @@ say() { echo "$*" >&2; }
 # --- options ------------------------------------------------------------------
 SERVERS=$DEFAULT_SERVERS SCENARIOS=$(IFS=,; echo "${ALL_SCENARIOS[*]}")
 ROUNDS=3 SECS=1 STREAM=1G PIN=split OUT=$ROOT/build/bench
-if [[ ${BENCH_QUICK:-0} != 0 ]]; then ROUNDS=1 SECS=0.3 STREAM=256M; fi
+if [[ ${BENCH_QUICK:-0} != 0 ]]; then ROUNDS=1 SECS=0.2 STREAM=256M; fi
 while (( $# )); do
     case $1 in
         --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}"; continue ;;
@@ -182,7 +186,10 @@ SPID='' SRV_FD='' SAMPLER=''
 nap() { read -r -t "$1" -u "${2:-$NAP}" _ || :; }   # sleep without a fork
 ms_now() { local t=${EPOCHREALTIME/./}; printf -v "$1" '%s' "${t:0:-3}"; }
 kids_of() { KIDS=''; { read -r KIDS < "/proc/$1/task/$1/children" || :; } 2>/dev/null; }
-fmt_dur() { local s=$(( ($1 + 999) / 1000 )); (( s < 60 )) && echo "${s}s" || echo "$(( s / 60 ))m$(( s % 60 ))s"; }
+fmt_dur() {   # MS: DUR, "42s" or "3m1s" (no subshell: this runs every round)
+    local s=$(( ($1 + 999) / 1000 ))
+    if (( s < 60 )); then DUR=${s}s; else DUR=$(( s / 60 ))m$(( s % 60 ))s; fi
+}
 
 kill_server() {   # SIGKILL to the server and its children
     # shellcheck disable=SC2086  # KIDS: a list of pids
@@ -335,8 +342,9 @@ plan_ms() {   # SCENARIO: the expected length of one round, for "time left"
 progress() {  # SERVER SCENARIO ROUND
     local now left=$PLAN_LEFT; ms_now now
     (( PLAN_DONE == 0 )) || left=$(( PLAN_LEFT * (now - START) / PLAN_DONE ))
-    say "[$CELL/$NCELLS] ${LABEL[$1]} $2 round $3/$ROUNDS (about $(fmt_dur "$left") left)"
+    fmt_dur "$left"; say "[$CELL/$NCELLS] ${LABEL[$1]} $2 round $3/$N (about $DUR left)"
 }
+rounds_of() { N=$(( ROUNDS - FEWER[$1] )); (( N >= 1 )) || N=1; }   # SERVER: N
 # pin_for SCENARIO: SRV_CPU and BENCH_PIN (1x64-1cpu: both on one CPU)
 pin_for() {
     SRV_CPU=$PIN_SRV_CPU BENCH_PIN=("${PIN_BENCH[@]}")
@@ -349,13 +357,14 @@ run_cell() {
     local s=$1 sc=$2 conns=${CONNS[$2]} status=ok r=1 fig='' sorted per=msg key=1
     local rate='' mbs='' p50='' p99='' max='' user='' sys='' cpu='' secs errs cu='' cs=''
     NOTE='' ERRORS='' PEAK_MEM='' PEAK_COUNT=''; : > "$TMP/rounds"; plan_ms "$sc"; pin_for "$sc"
+    rounds_of "$s"
     [[ $sc != churn ]] || per=conn; [[ $sc != stream ]] || per=MB
     [[ -z ${KEY[$sc]-} ]] || key=2
     if skip_reason "$s" "$sc"; then
         status=skipped; say "[$CELL/$NCELLS] ${LABEL[$s]} $sc: $NOTE"
     elif start_server "$s" "$sc" $(( conns * 2 > 1024 ? conns * 2 : 1024 )); then
         start_sampler "$SPID" "${MEMORY[$s]}"
-        for (( r = 1; r <= ROUNDS; r++ )); do
+        for (( r = 1; r <= N; r++ )); do
             progress "$s" "$sc" "$r"
             run_round "$sc" || { status=failed; break; }
             echo "$s,$sc,$r,$FIG" >> "$TMP/rounds.csv"
@@ -367,7 +376,7 @@ run_cell() {
     else status=failed
     fi
     if [[ $status != skipped ]]; then   # the rest of this cell's share of the plan
-        PLAN=$(( 200 + (ROUNDS - r + 1) * PLAN )); PLAN_DONE=$(( PLAN_DONE + PLAN )) PLAN_LEFT=$(( PLAN_LEFT - PLAN ))
+        PLAN=$(( 200 + (N - r + 1) * PLAN )); PLAN_DONE=$(( PLAN_DONE + PLAN )) PLAN_LEFT=$(( PLAN_LEFT - PLAN ))
     fi
     errs=$ERRORS
     if [[ $status == ok ]]; then
@@ -395,14 +404,14 @@ read -ra servers <<< "${SERVERS//,/ }"
 read -ra scenarios <<< "${SCENARIOS//,/ }"
 NCELLS=$(( ${#servers[@]} * ${#scenarios[@]} )) CELL=0 FAILED=0 PLAN_DONE=0 PLAN_LEFT=0
 for sc in "${scenarios[@]}"; do for s in "${servers[@]}"; do
-    plan_ms "$sc"; skip_reason "$s" "$sc" || PLAN_LEFT=$(( PLAN_LEFT + 200 + ROUNDS * PLAN ))
+    plan_ms "$sc"; rounds_of "$s"; skip_reason "$s" "$sc" || PLAN_LEFT=$(( PLAN_LEFT + 200 + N * PLAN ))
 done; done
 LABELS=''; for s in "${ALL_SERVERS[@]}"; do LABELS+="${LABELS:+,}$s:${LABEL[$s]}"; done
 CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 MACHINE="$(uname -srm), ${CPU_MODEL:-unknown CPU}, $(nproc) CPUs"
 DATE=$(date '+%Y-%m-%d %H:%M %Z')
 read -r LOAD _ < /proc/loadavg
-say "bench: $NCELLS cells, $ROUNDS round(s) of $SECS s, stream $STREAM, pin $PIN: about $(fmt_dur "$PLAN_LEFT")"
+fmt_dur "$PLAN_LEFT"; say "bench: $NCELLS cells, $ROUNDS round(s) of $SECS s, stream $STREAM, pin $PIN: about $DUR"
 # rate_per_s: messages or (churn) connections per second, as per says;
 # cpu_us: the server's CPU time (user + system) per message, connection
 # or MB, split into cpu_user_us and cpu_sys_us
@@ -412,7 +421,7 @@ ms_now START
 for sc in "${scenarios[@]}"; do for s in "${servers[@]}"; do
     CELL=$(( CELL + 1 )); run_cell "$s" "$sc"
 done; done
-ms_now END; read -r LOAD_END _ < /proc/loadavg
+ms_now END; read -r LOAD_END _ < /proc/loadavg; fmt_dur $(( END - START ))
 
 cp "$TMP/results.csv" "$OUT/latest.csv"; cp "$TMP/rounds.csv" "$OUT/latest-rounds.csv"
 {
@@ -420,7 +429,7 @@ cp "$TMP/results.csv" "$OUT/latest.csv"; cp "$TMP/rounds.csv" "$OUT/latest-round
     echo
     echo "- machine: $MACHINE; load average $LOAD at the start, $LOAD_END at the end"
     echo "- pinning: $PIN_TEXT"
-    echo "- a cell is the median of $ROUNDS round(s) of $SECS s (stream: $STREAM or $SECS s); the run took $(fmt_dur $(( END - START )))"
+    echo "- a cell is the median of $ROUNDS round(s) of $SECS s (variant rows: one round fewer; stream: $STREAM or $SECS s); the run took $DUR"
     [[ -z $WARNING ]] || echo "- WARNING: $WARNING"
     echo
     awk -v labels="$LABELS" -f bench/lib.awk -f bench/table.awk "$OUT/latest.csv"
@@ -429,5 +438,5 @@ for chart in throughput cpu memory latency; do
     awk -v what="$chart" -v labels="$LABELS" -v subtitle="$MACHINE; $DATE; pin $PIN; median of $ROUNDS x $SECS s" \
         -f bench/lib.awk -f bench/chart.awk "$OUT/latest.csv" > "$OUT/$chart.svg"
 done
-say "bench: $(fmt_dur $(( END - START ))); wrote $OUT/latest.csv, latest-rounds.csv, latest.md, throughput.svg, cpu.svg, memory.svg, latency.svg"
+say "bench: $DUR; wrote $OUT/latest.csv, latest-rounds.csv, latest.md, throughput.svg, cpu.svg, memory.svg, latency.svg"
 (( FAILED == 0 )) || { say "bench: $FAILED cell(s) FAILED"; exit 1; }
