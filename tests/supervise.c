@@ -6,10 +6,13 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "common/sys.h"
@@ -308,6 +311,58 @@ static void t_second_sigint(const void *arg)
     srv_free(p);
 }
 
+/* Ctrl-C on a terminal: the terminal echoes "^C" where the cursor is,
+ * so the server's next line starts with a newline of its own.  Into a
+ * pipe (every other case) there is no such newline. */
+static void t_ctrl_c_own_line(const void *arg)
+{
+    const struct kind *k = arg;
+    int mfd = posix_openpt(O_RDWR | O_NOCTTY);
+    CHECK(mfd >= 0 && grantpt(mfd) == 0 && unlockpt(mfd) == 0);
+    int sfd = open(ptsname(mfd), O_RDWR | O_NOCTTY);
+    CHECK(sfd >= 0);
+    struct termios t;
+    CHECK_EQ(tcgetattr(sfd, &t), 0);
+    cfmakeraw(&t);                        /* no \r added: compare bytes */
+    CHECK_EQ(tcsetattr(sfd, TCSANOW, &t), 0);
+    char path[256];
+    const char *bin = bin_path(k->bin, path, sizeof path);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(sfd, STDOUT_FILENO);
+        execl(bin, bin, "-p", "0", (char *)NULL);
+        _exit(127);
+    }
+    close(sfd);
+    char out[4096];
+    size_t len = 0;
+    int signalled = 0;
+    int64_t end = sys_now_ms() + MS(10000);
+    while (len < sizeof out - 1 && sys_now_ms() < end) {
+        struct pollfd pfd = {mfd, POLLIN, 0};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        ssize_t r = read(mfd, out + len, sizeof out - 1 - len);
+        if (r <= 0)
+            break;                        /* EIO: the server closed the terminal */
+        len += (size_t)r;
+        out[len] = '\0';
+        if (!signalled && strstr(out, "listening on") && strchr(out, '\n')) {
+            CHECK_EQ(kill(pid, SIGINT), 0);
+            signalled = 1;
+        }
+    }
+    int st;
+    CHECK_EQ(waitpid(pid, &st, 0), pid);
+    close(mfd);
+    out[len] = '\0';
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    char want[96];
+    snprintf(want, sizeof want, ")\n\n%s: shutting down: served 0 clients", k->bin);
+    CHECK_HAS(out, want);
+}
+
 /* --backend select with more --max-clients than FD_SETSIZE leaves room
  * for: warned at start. */
 static void t_select_fd_setsize_warning(const void *arg)
@@ -352,6 +407,10 @@ void supervise_tests(void)
         test_addf(t_second_sigint, k, 30, 0, "%s: Ctrl-C: drain line, a second Ctrl-C "
                   "ends the drain at once", k->label);
     }
+    for (size_t i = 0; i < nkinds; i++)
+        if (kind_is_plain(&kinds[i]))
+            test_addf(t_ctrl_c_own_line, &kinds[i], 20, 0, "%s: Ctrl-C on a terminal: the "
+                      "shutdown line starts on a line of its own", kinds[i].bin);
     test_add("select_server/select: -c past FD_SETSIZE: warned at start",
              t_select_fd_setsize_warning, NULL, 20, 0);
 }
