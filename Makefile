@@ -68,7 +68,7 @@ BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 ALL_OBJ  = $(LIB_OBJ) $(EV_OBJ) $(TEST_OBJ) \
            $(BUILD)/fork_server/fork_server.o \
-           $(BUILD)/thread_server/thread_server.o $(BUILD)/thread_server/pool.o \
+           $(BUILD)/thread_server/thread_server.o $(BUILD)/thread_server/pool.o $(BUILD)/thread_server/talk.o \
            $(BUILD)/select_server/select_server.o \
            $(BUILD)/client/echo_client.o $(BUILD)/bench/echo_bench.o \
            $(BENCH_OBJ)
@@ -90,7 +90,7 @@ $(BUILD)/libecho.a: $(LIB_OBJ)
 	$(AR) rcs $@ $(LIB_OBJ)
 
 bin/fork_server: $(BUILD)/fork_server/fork_server.o $(BUILD)/libecho.a
-bin/thread_server: $(BUILD)/thread_server/thread_server.o $(BUILD)/thread_server/pool.o \
+bin/thread_server: $(BUILD)/thread_server/thread_server.o $(BUILD)/thread_server/pool.o $(BUILD)/thread_server/talk.o \
                    $(BUILD)/libecho.a
 bin/select_server: $(BUILD)/select_server/select_server.o $(EV_OBJ) $(BUILD)/libecho.a
 bin/echo_client: $(BUILD)/client/echo_client.o $(BUILD)/libecho.a
