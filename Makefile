@@ -5,6 +5,7 @@
 #   make                    build everything into bin/
 #   make test               build, then run the test runner (make check: same)
 #   make bench              every server model side by side (bench/run.sh)
+#   make bench-reference    the same, refreshing bench/results/ and README's table
 #   make SANITIZE=address test    (address+undefined), thread, undefined
 #   make WERROR=1           warnings are errors (CI)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -56,21 +57,25 @@ LIB_SRC = common/net.c common/io.c common/opt.c common/log.c common/sig.c \
           common/proto.c common/kids.c \
           framing/frame.c framing/line.c
 EV_SRC  = select_server/ev_loop.c select_server/ev_poll.c \
-          select_server/ev_select.c select_server/ev_epoll.c select_server/uring.c
+          select_server/ev_select.c select_server/ev_epoll.c select_server/workers.c \
+          select_server/uring.c
 # select_server's own modules beyond the event-loop backends
 SEL_SRC = select_server/conn.c select_server/loop_uring.c
+BENCH_SRC = bench/options.c bench/conn.c bench/mode_msg.c bench/mode_stream.c \
+            bench/worker.c bench/report.c bench/srvcpu.c bench/hist.c
 TEST_SRC = $(wildcard tests/*.c)
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 EV_OBJ   = $(EV_SRC:%.c=$(BUILD)/%.o)
 SEL_OBJ  = $(SEL_SRC:%.c=$(BUILD)/%.o)
+BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 ALL_OBJ  = $(LIB_OBJ) $(EV_OBJ) $(SEL_OBJ) $(TEST_OBJ) \
            $(BUILD)/fork_server/fork_server.o \
-           $(BUILD)/thread_server/thread_server.o \
+           $(BUILD)/thread_server/thread_server.o $(BUILD)/thread_server/pool.o $(BUILD)/thread_server/talk.o \
            $(BUILD)/select_server/select_server.o \
            $(BUILD)/client/echo_client.o $(BUILD)/bench/echo_bench.o \
-           $(BUILD)/bench/hist.o
+           $(BENCH_OBJ)
 
 all: $(BINS)
 
@@ -89,15 +94,17 @@ $(BUILD)/libecho.a: $(LIB_OBJ)
 	$(AR) rcs $@ $(LIB_OBJ)
 
 bin/fork_server: $(BUILD)/fork_server/fork_server.o $(BUILD)/libecho.a
-bin/thread_server: $(BUILD)/thread_server/thread_server.o $(BUILD)/libecho.a
+bin/thread_server: $(BUILD)/thread_server/thread_server.o $(BUILD)/thread_server/pool.o $(BUILD)/thread_server/talk.o \
+                   $(BUILD)/libecho.a
 bin/select_server: $(BUILD)/select_server/select_server.o $(SEL_OBJ) $(EV_OBJ) $(BUILD)/libecho.a
 bin/echo_client: $(BUILD)/client/echo_client.o $(BUILD)/libecho.a
-bin/echo_bench: $(BUILD)/bench/echo_bench.o $(BUILD)/bench/hist.o $(BUILD)/libecho.a
+bin/echo_bench: $(BUILD)/bench/echo_bench.o $(BENCH_OBJ) $(BUILD)/libecho.a
 $(BINS):
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/run: $(TEST_OBJ) $(EV_OBJ) $(BUILD)/libecho.a
+# tests/bench.c tests echo_bench's pure parts (options, histogram, srvcpu)
+$(BUILD)/tests/run: $(TEST_OBJ) $(EV_OBJ) $(BENCH_OBJ) $(BUILD)/libecho.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The fault tests' LD_PRELOAD library: built without sanitizers, it only
@@ -110,8 +117,17 @@ $(BUILD)/tests/fault_shim.so: tests/shim/fault_shim.c $(BUILD)/flags
 test check: all $(BUILD)/tests/run $(BUILD)/tests/fault_shim.so
 	TEST_SANITIZE=$(SANITIZE) $(BUILD)/tests/run $(TEST_ARGS)
 
+# make bench: every model side by side, results in build/bench/ (ignored:
+# a run leaves the tree clean).  make bench-reference: the same into
+# bench/results/ (the reference run the README shows, committed on
+# purpose) and its table into README.md.
 bench: all
-	bash bench/run.sh $(BENCH_ARGS)
+	bash bench/run.sh --out $(BUILD)/bench $(BENCH_ARGS)
+
+bench-reference: all
+	bash bench/run.sh --out bench/results $(BENCH_ARGS)
+	awk -f bench/readme.awk bench/results/latest.md README.md > $(BUILD)/README.md.new
+	mv $(BUILD)/README.md.new README.md
 
 # make fuzz: libFuzzer on the framing decoders, FUZZ_SECONDS each (clang and
 # its runtime, Debian's libclang-rt-dev); grown corpus and crashes go to
@@ -137,6 +153,6 @@ clean:
 	rm -rf $(BUILD) bin
 
 FORCE:
-.PHONY: all test check bench fuzz lint install uninstall clean FORCE
+.PHONY: all test check bench bench-reference fuzz lint install uninstall clean FORCE
 
 -include $(ALL_OBJ:.o=.d)

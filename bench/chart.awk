@@ -1,17 +1,21 @@
 # chart.awk: one grouped bar chart (standalone SVG) from the bench CSV.
-#   awk -v what=throughput|memory|latency -v labels=... -v subtitle=TEXT \
+#   awk -v what=throughput|cpu|memory|latency -v labels=... -v subtitle=TEXT \
 #       -f bench/lib.awk -f bench/chart.awk bench/results/latest.csv > X.svg
 # One group per scenario, one bar per server.  Each group is scaled to its
 # own largest value (that bar is 100 %) and every bar carries its value.
-# throughput: the scenario's key figure; memory: peak RSS; latency: p99.
+# throughput: the scenario's key figure; cpu: server CPU µs per message
+# (connection, MB); memory: peak RSS; latency: p99.
 # A scenario without the figure (no latency in stream mode) is left out.
 
 BEGIN {
     FS = ","; nsc = 0; nsv = 0
-    split("#4e79a7 #f28e2b #e15759 #59a14f #b07aa1 #edc948", color, " ")
-    if (what == "memory") {
+    split("#4e79a7 #f28e2b #e15759 #59a14f #b07aa1 #edc948 #76b7b2 #ff9da7 #9c755f", color, " ")
+    if (what == "cpu") {
+        title = "Server CPU time per message (lower is better)"
+        foot = "User + system time of the server (threads and children) in the measured window, per message; churn: per connection; stream: per MB."
+    } else if (what == "memory") {
         title = "Peak server memory (lower is better)"
-        foot = "Peak RSS (VmHWM) over all rounds; fork_server and epoll x2: peak PSS summed over the parent and its children."
+        foot = "Peak RSS (VmHWM) over all rounds; process models: peak PSS summed over the parent and its children."
     } else if (what == "latency") {
         title = "Round-trip latency, p99 (lower is better)"
         foot = "p99 of the median round, in microseconds."
@@ -26,7 +30,8 @@ NR == 1 { header(); next }
     if (!(sc in seen_sc)) { seen_sc[sc] = 1; all_sc[++nall] = sc }
     if (!(sv in seen_sv)) { seen_sv[sv] = 1; svs[++nsv] = sv }
     status[sc, sv] = get("status")
-    if (what == "memory") { c = "peak_rss_kib"; unit[sc] = "peak RSS" }
+    if (what == "cpu") { c = "cpu_us"; unit[sc] = cpu_unit(get("per")) }
+    else if (what == "memory") { c = "peak_rss_kib"; unit[sc] = "peak RSS" }
     else if (what == "latency") { c = "p99_us"; unit[sc] = "p99 µs" }
     else { c = key_col(sc); unit[sc] = key_unit(sc) }
     v = get(c); value[sc, sv] = v; text[sc, sv] = fmt(c, v)
@@ -55,7 +60,7 @@ END {
     printf "<text x=\"%d\" y=\"42\" fill=\"#555555\">%s</text>\n", left, esc(subtitle)
     x = left                                          # legend
     for (j = 1; j <= nsv; j++) {
-        printf "<rect x=\"%d\" y=\"56\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", x, color[(j - 1) % 6 + 1]
+        printf "<rect x=\"%d\" y=\"56\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", x, color[(j - 1) % 9 + 1]
         printf "<text x=\"%d\" y=\"66\">%s</text>\n", x + 16, esc(label(svs[j]))
         x += 16 + 6.5 * length(label(svs[j])) + 16
     }
@@ -78,7 +83,7 @@ END {
                 continue
             }
             h = plot_h * v / top[sc]; if (h < 1) h = 1
-            printf "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"%s\"><title>%s</title></rect>\n", x + 2, base - h, bw - 4, h, color[(j - 1) % 6 + 1], esc(label(sv) ", " sc ": " t " " unit[sc])
+            printf "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"%s\"><title>%s</title></rect>\n", x + 2, base - h, bw - 4, h, color[(j - 1) % 9 + 1], esc(label(sv) ", " sc ": " t " " unit[sc])
             tw = 6.5 * length(t) + 8                  # the value inside a tall bar, else above it
             if (h > tw) vtext(x + bw / 2 + 4, base - h + tw - 2, t, "fill=\"#ffffff\"")
             else vtext(x + bw / 2 + 4, base - h - 4, t, "fill=\"#222222\"")

@@ -18,7 +18,7 @@ function label(s) { return (s in label_of) ? label_of[s] : s }
 
 # The key figure of a scenario: MB/s for 50x4k and stream, else msgs/s
 # (connections/s for churn).
-function key_col(sc) { return (sc == "stream" || sc == "50x4k") ? "mb_per_s" : "msgs_per_s" }
+function key_col(sc) { return (sc == "stream" || sc == "50x4k") ? "mb_per_s" : "rate_per_s" }
 function key_unit(sc) {
     if (key_col(sc) == "mb_per_s") return "MB/s"
     return sc == "churn" ? "conn/s" : "msgs/s"
@@ -47,8 +47,19 @@ function kib(x) {
     return sprintf("%d KiB", x)
 }
 function int_or_dash(x) { return x == "" ? "-" : sprintf("%d", x) }
+# CPU µs per unit: 3 significant digits
+function cpu(x) {
+    if (x == "") return "-"
+    x += 0
+    if (x >= 100) return sprintf("%d", x + 0.5)
+    if (x >= 10) return sprintf("%.1f", x)
+    return sprintf("%.2f", x)
+}
+# What a CPU figure is per: msg, conn or MB (the CSV's per column)
+function cpu_unit(per) { return "µs/" per }
 function fmt(what, x) {
-    if (what == "msgs_per_s") return rate(x)
+    if (what == "rate_per_s") return rate(x)
+    if (what == "cpu_us") return cpu(x)
     if (what == "mb_per_s") return mb(x)
     if (what == "peak_rss_kib") return kib(x)
     return int_or_dash(x)

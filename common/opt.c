@@ -200,8 +200,16 @@ static int apply(struct opts *o, const struct opt_model *m, int c, const char *a
         o->quiet = 1;
         return 0;
     default:
-        if (c >= OPT_OWN && m->own != NULL)
-            return m->own[c - OPT_OWN].set(o, arg, err, errlen);
+        if (c >= OPT_OWN && m->own != NULL) {
+            const struct opt_own *own = &m->own[c - OPT_OWN];
+            if (own->set != NULL)
+                return own->set(o, arg, err, errlen);
+            if (opt_range(own->name, arg, own->min, own->max, &v, err, errlen) == -1)
+                return -1;
+            unsigned u = (unsigned)v;
+            memcpy((char *)o + own->field, &u, sizeof u);
+            return 0;
+        }
         snprintf(err, errlen, "unhandled option");
         return -1;
     }

@@ -30,12 +30,18 @@ struct opts {
 };
 
 /* One option of a model's own (long form only, with a value).  set
- * stores the value in o, or returns -1 with one line in err. */
+ * stores the value in o, or returns -1 with one line in err; a NULL set
+ * makes it a number in [min, max] stored in the unsigned field at offset
+ * field of struct opts (OPT_OWN_NUMBER). */
 struct opt_own {
     const char *name;          /* "workers": typed as --workers */
     const char *help;          /* its --help lines, "      --workers N ...\n" */
     int (*set)(struct opts *o, const char *arg, char *err, size_t errlen);
+    unsigned min, max;
+    size_t field;
 };
+#define OPT_OWN_NUMBER(name, help, min, max, member) \
+    {name, help, NULL, min, max, offsetof(struct opts, member)}
 
 /* What a server's main declares about its command line. */
 struct opt_model {

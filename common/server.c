@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -243,4 +244,20 @@ void server_finish(struct server *srv)
     stats_free(srv->st);
     srv->st = NULL;
     srv->access_fd = srv->reserve_fd = srv->sigfd = -1;
+}
+
+#define HURRY_CHECK_MS 50
+
+int server_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms, int drain)
+{
+    int64_t now = sys_now_ms();
+    if (drain ? server_drain_over(deadline_ms) : now >= deadline_ms)
+        return -1;
+    int64_t until = deadline_ms;
+    if (drain && until > now + HURRY_CHECK_MS)
+        until = now + HURRY_CHECK_MS;
+    struct timespec ts = {.tv_sec = (time_t)(until / 1000),
+                          .tv_nsec = (long)(until % 1000) * 1000000};
+    pthread_cond_timedwait(cv, mu, &ts);
+    return 0;
 }

@@ -7,6 +7,7 @@
 #ifndef ECHO_SERVER_H
 #define ECHO_SERVER_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,6 +84,12 @@ int64_t server_drain_begin(struct server *srv, long clients);
 /* 1 when the drain is over: the deadline passed or a second stop signal
  * arrived. */
 int server_drain_over(int64_t deadline_ms);
+
+/* Threads: wait on cv (mu held, CLOCK_MONOTONIC) until signalled or
+ * deadline_ms; with drain, also until a second stop signal (a handler
+ * cannot signal a condition variable: the flag is looked at every 50 ms).
+ * 0 while time remains (re-check the condition), -1 once it is over. */
+int server_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms, int drain);
 
 /* Print the shutdown line and release what server_start took. */
 void server_finish(struct server *srv);

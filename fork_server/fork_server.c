@@ -14,16 +14,18 @@
  * (common/kids.c): a child that dies is reported and replaced.  Each child
  * loops accept -> serve -> accept on the shared listener, blocking in
  * accept(2): Linux wakes one blocked acceptor per connection, so there is
- * no thundering herd and no accept lock (README measures it).  Client
- * N+1 waits in the listen backlog until a child is free.
+ * no thundering herd (README measures it).  An accept lock (a shared
+ * mutex) keeps client numbers in accept order; it costs some churn
+ * throughput, measured too.  Client N+1 waits in the listen backlog until
+ * a child is free.
  *
  * How the parent keeps count: client numbers and byte totals are atomics
  * in a MAP_SHARED page (common/stats.c) every process adds to; a pipe per
  * child would do too, but shared atomics cost no descriptor and no
  * parsing.  Per connection, the parent numbers clients before forking, so
  * numbers follow accept order, and --max-clients counts live children.
- * Pre-forked, a child numbers its client right after accept and takes a
- * --max-clients seat in the shared count.  Each child publishes its
+ * Pre-forked, a child numbers its client right after accept, under the
+ * accept lock, and takes a --max-clients seat in the shared count.  Each child publishes its
  * current client's bytes in its slot of the supervisor's table, so a
  * child that dies still has them counted.
  *
@@ -38,10 +40,12 @@
  * when the alarm rings, or a second stop signal comes, its handler shuts
  * the socket down, which ends the session wherever it is blocked.  When
  * the last child is reaped the parent prints the totals. */
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,13 +142,58 @@ static void child_main(int fd, uint64_t id, const char *peer, struct stats_own *
     _exit(0);
 }
 
+/* The accept lock: one child at a time accepts and numbers its client,
+ * so numbers follow the kernel's accept order (without it, two children
+ * returning from accept at once number in either order).  It does not
+ * prevent a thundering herd, there is none to prevent (README).  A
+ * process-shared robust mutex: a child killed while holding it hands it
+ * on (EOWNERDEAD). */
+static pthread_mutex_t *accept_lock;
+
+static int accept_lock_init(void)
+{
+    void *p = mmap(NULL, sizeof *accept_lock, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    accept_lock = p;
+    pthread_mutexattr_t a;
+    int rc;
+    if ((rc = pthread_mutexattr_init(&a)) != 0 ||
+        (rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) != 0 ||
+        (rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)) != 0 ||
+        (rc = pthread_mutex_init(accept_lock, &a)) != 0) {
+        errno = rc;
+        return -1;
+    }
+    pthread_mutexattr_destroy(&a);
+    return 0;
+}
+
+/* Under the lock: accept (blocking), take a seat and a number (*id, 0
+ * when --max-clients is reached).  The descriptor, or -1 with errno. */
+static int accept_numbered(struct stats_own *own, char *peer, size_t peerlen, uint64_t *id)
+{
+    if (pthread_mutex_lock(accept_lock) == EOWNERDEAD)
+        pthread_mutex_consistent(accept_lock);
+    int fd = net_accept(srv.lfd, 0, peer, peerlen);
+    int err = errno;
+    *id = 0;
+    if (fd >= 0 && stats_seat_take(srv.st, own, srv.o.max_clients) == 0)
+        *id = stats_number(srv.st);
+    pthread_mutex_unlock(accept_lock);
+    errno = err;
+    return fd;
+}
+
 /* A pre-forked child: accept, serve, accept, ... until stopped. */
 static void prefork_main(struct stats_own *own)
 {
     child_init();
     while (!sig_stop) {
         char peer[NET_ADDR_MAX];
-        int fd = net_accept(srv.lfd, 0, peer, sizeof peer);   /* blocks */
+        uint64_t id;
+        int fd = accept_numbered(own, peer, sizeof peer, &id);
         if (fd < 0) {
             if (sig_stop || errno == EINVAL)                   /* shut down */
                 break;
@@ -152,11 +201,11 @@ static void prefork_main(struct stats_own *own)
             poll(NULL, 0, ACCEPT_RETRY_MS);
             continue;
         }
-        if (stats_seat_take(srv.st, own, srv.o.max_clients) == -1) {
+        if (id == 0) {
             server_refuse(&srv, fd, peer, NULL);
             continue;
         }
-        child_serve(fd, stats_number(srv.st), peer, own);
+        child_serve(fd, id, peer, own);
         stats_seat_give(srv.st, own);
     }
     close(srv.lfd);
@@ -235,7 +284,16 @@ static int supervise_loop(void)
         log_warn("listener:");
         return -1;
     }
-    kids_supervise(kids, start_prefork, NULL);
+    if (accept_lock_init() == -1) {
+        log_warn("accept lock:");
+        return -1;
+    }
+    /* ready once the children are: the listening line comes after */
+    if (kids_supervise(kids, start_prefork, NULL) == 0) {
+        log_warn("no child process could be started");
+        return -1;
+    }
+    server_announce(&srv);
     while (!sig_stop && kids->n > 0) {
         if (server_wait(&srv, 0) < 0)
             return -1;
@@ -245,15 +303,6 @@ static int supervise_loop(void)
         return 0;
     log_warn("every child process is gone; stopping");
     return -1;
-}
-
-static int set_prefork(struct opts *o, const char *arg, char *err, size_t errlen)
-{
-    unsigned long long v;
-    if (opt_range("prefork", arg, 1, 1024, &v, err, errlen) == -1)
-        return -1;
-    o->prefork = (unsigned)v;
-    return 0;
 }
 
 /* Separate processes share no client list: chat is refused. */
@@ -267,9 +316,10 @@ static int check(struct opts *o, char *err, size_t errlen)
 }
 
 static const struct opt_own own_opts[] = {
-    {"prefork", "      --prefork N         N children forked at start, each serving\n"
-                "                          clients one after another (1-1024)\n", set_prefork},
-    {NULL, NULL, NULL},
+    OPT_OWN_NUMBER("prefork", "      --prefork N         N children forked at start, each serving\n"
+                              "                          clients one after another (1-1024)\n",
+                   1, 1024, prefork),
+    {NULL, NULL, NULL, 0, 0, 0},
 };
 
 static const struct opt_model model = {
@@ -297,12 +347,13 @@ int main(int argc, char **argv)
         log_warn("child table:");
         return 1;
     }
-    server_announce(&srv);
     int rc = 0;
-    if (srv.o.prefork > 0)
+    if (srv.o.prefork > 0) {
         rc = supervise_loop();
-    else
+    } else {
+        server_announce(&srv);
         accept_loop();
+    }
     /* stop: pass it on to every child; each drains on its own clock.
      * Shutting the shared listener down (Linux) ends it in every
      * process at once: idle pre-forked children return from accept. */

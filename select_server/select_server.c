@@ -27,8 +27,8 @@
  * descriptor in the loop.  On SIGINT/SIGTERM the listener is closed and
  * the loop runs on until the clients are gone or --drain runs out.
  *
- * --workers N: N processes, each with its own listener on the same port
- * (SO_REUSEPORT) and its own loop; the kernel spreads connections over
+ * --workers N (select_server/workers.c): N processes, each with its own
+ * listener on the same port (SO_REUSEPORT) and its own loop; the kernel spreads connections over
  * them, so the suite can use every core (nginx's model).  The parent only
  * supervises (common/kids.c: a worker that dies is reported and replaced,
  * its seats given back) and prints the totals, which the workers keep in
@@ -48,7 +48,6 @@
 #include "common/buf.h"
 #include "common/chat.h"
 #include "common/io.h"
-#include "common/kids.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/proto.h"
@@ -59,11 +58,11 @@
 #include "select_server/ev.h"
 #include "select_server/loop_uring.h"
 #include "select_server/uring.h"
+#include "select_server/workers.h"
 
 #define SCRATCH_SIZE (64 * 1024)   /* one read, shared by every client */
 #define OUT_BOUND (64 * 1024)      /* unsent bytes at which reading stops */
 #define ACCEPTS_PER_TURN 256       /* others get their turn too */
-#define WORKER_GRACE_MS 2000
 
 static struct server srv;
 static struct conns cs;           /* the clients, the clock, the drain */
@@ -328,127 +327,16 @@ static int serve(const struct ev_backend *backend, int worker)
     return 0;
 }
 
-/* --workers N: N copies of the loop, each on its own listener. */
-struct workers {
-    const struct ev_backend *backend;
-    struct kids *kids;
-    int *lfds;                  /* kept by the master for replacements */
-    unsigned n;
-};
+/* --workers N: each worker runs the same loop (select_server/workers.c
+ * is the master that starts and supervises them). */
+static const struct ev_backend *backend;
 
-/* kids_supervise's start: the worker for slot, on lfds[slot]. */
-static pid_t start_worker(size_t slot, void *ctx)
+static int serve_worker(struct stats_own *own)
 {
-    struct workers *w = ctx;
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    /* the worker: its own listener, its own self-pipe, its own share */
-    for (unsigned k = 0; k < w->n; k++)
-        if (k != slot)
-            close(w->lfds[k]);
-    srv.lfd = w->lfds[slot];
-    me = &w->kids->kid[slot].own;
+    me = own;
     is_worker = 1;
-    sig_close();
-    sig_handle(SIGCHLD, SIG_DFL, 0);
-    srv.sigfd = sig_setup(0);
-    int rc = srv.sigfd < 0 || kids_child_init(parent) == -1 ? 1 : serve(w->backend, 1);
-    server_close_listener(&srv);
-    sig_close();
-    if (srv.access_fd >= 0)
-        close(srv.access_fd);
-    if (srv.reserve_fd >= 0)
-        close(srv.reserve_fd);
-    _exit(rc);
+    return serve(backend, 1);
 }
-
-static int run_workers(const struct ev_backend *backend)
-{
-    struct workers w = {backend, kids_new(srv.o.workers, "worker", srv.st),
-                        calloc(srv.o.workers, sizeof(int)), srv.o.workers};
-    if (w.lfds == NULL || w.kids == NULL) {
-        log_warn("workers:");
-        free(w.lfds);
-        kids_free(w.kids);
-        return 1;
-    }
-    w.lfds[0] = srv.lfd;
-    for (unsigned i = 1; i < w.n; i++) {
-        char err[256];
-        if ((w.lfds[i] = net_listen_again(srv.lfd, err, sizeof err)) == -1) {
-            log_warn("worker %u: %s", i + 1, err);
-            while (--i > 0)
-                close(w.lfds[i]);
-            free(w.lfds);
-            kids_free(w.kids);
-            return 1;
-        }
-    }
-    server_announce(&srv);
-    srv.lfd = -1;              /* the master never accepts */
-    kids_supervise(w.kids, start_worker, &w);
-    while (!sig_stop && w.kids->n > 0) {
-        if (server_wait(&srv, 0) < 0)
-            break;
-        kids_reap(w.kids);
-    }
-    /* the master's copies go; the workers close theirs as they drain,
-     * and then the kernel refuses new connections */
-    for (unsigned i = 0; i < w.n; i++)
-        close(w.lfds[i]);
-    free(w.lfds);
-    int rc = 0;
-    if (w.kids->n == 0) {
-        log_warn("every worker is gone; stopping");
-        rc = 1;
-    }
-    int64_t deadline = server_drain_begin(&srv, rc == 0 ? atomic_load(&srv.st->active) : 0);
-    kids_stop(w.kids, SIGTERM, srv.sigfd, deadline + WORKER_GRACE_MS);
-    kids_free(w.kids);
-    return rc;
-}
-
-static const char *const backends[] = {"poll", "select", "epoll", "uring", NULL};
-
-static int set_backend(struct opts *o, const char *arg, char *err, size_t errlen)
-{
-    int i = opt_choice("backend", arg, backends, err, errlen);
-    if (i < 0)
-        return -1;
-    o->backend = backends[i];
-    return 0;
-}
-
-static int set_workers(struct opts *o, const char *arg, char *err, size_t errlen)
-{
-    unsigned long long v;
-    if (opt_range("workers", arg, 1, 64, &v, err, errlen) == -1)
-        return -1;
-    o->workers = (unsigned)v;
-    return 0;
-}
-
-/* Chat needs one client list; each worker would be a room of its own. */
-static int check(struct opts *o, char *err, size_t errlen)
-{
-    if (o->backend == NULL)
-        o->backend = "poll";
-    if (o->mode != MODE_CHAT || o->workers < 2)
-        return 0;
-    snprintf(err, errlen, "--mode chat needs one shared list of clients, and "
-             "--workers %u would make %u separate rooms; use one worker", o->workers, o->workers);
-    return -1;
-}
-
-static const struct opt_own own_opts[] = {
-    {"backend", "      --backend NAME      event loop: poll, select, epoll or uring\n"
-                "                          (io_uring, Linux) (default poll)\n", set_backend},
-    {"workers", "      --workers N         processes, each with its own event loop, sharing\n"
-                "                          the port (1-64, default 1; not with chat)\n", set_workers},
-    {NULL, NULL, NULL},
-};
 
 int main(int argc, char **argv)
 {
@@ -459,11 +347,12 @@ int main(int argc, char **argv)
              CHAT_HELP
              "The select backend serves descriptors below FD_SETSIZE (%d) only.\n",
              OUT_BOUND / 1024, FD_SETSIZE);
-    const struct opt_model model = {"select_server", OPT_MODES_ALL, own_opts, about, check};
+    const struct opt_model model = {"select_server", OPT_MODES_ALL, workers_opts, about,
+                                    workers_check};
     int code;
     if (server_start(&srv, argc, argv, &model, SERVER_WATCH_CHILD, &code) == -1)
         return code;
-    const struct ev_backend *backend = ev_backend_find(srv.o.backend);
+    backend = ev_backend_find(srv.o.backend);
     char why[256];
     if (strcmp(srv.o.backend, "uring") == 0 && uring_probe(why, sizeof why) == -1) {
         log_warn("io_uring unavailable: %s; use --backend epoll or poll", why);
@@ -479,7 +368,8 @@ int main(int argc, char **argv)
                  "about %d clients, not --max-clients %lu; connections past it are "
                  "closed (use --backend poll or epoll)", FD_SETSIZE,
                  FD_SETSIZE - SERVER_FD_RESERVE, srv.o.max_clients);
-    int rc = srv.o.workers > 1 ? run_workers(backend) : serve(backend, 0);
-    server_finish(&srv);
+    int rc = srv.o.workers > 1 ? workers_run(&srv, serve_worker) : serve(backend, 0);
+    if (rc == 0)                 /* no normal shutdown line after a failure */
+        server_finish(&srv);
     return rc;
 }

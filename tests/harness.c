@@ -32,12 +32,24 @@ extern char **environ;
 const struct kind kinds[] = {
     {"fork_server", "fork_server", NULL, MODEL_FORK, {NULL}},
     {"thread_server", "thread_server", NULL, MODEL_THREAD, {NULL}},
+    /* 128: every shared case fits (100 concurrent at most) but 900 silent
+     * clients; valgrind runs at most 500 threads */
+    {"thread_server/pool", "thread_server", NULL, MODEL_THREAD, {"--pool", KIND_POOL_N, NULL}},
     {"select_server/poll", "select_server", "poll", MODEL_SELECT, {NULL}},
     {"select_server/select", "select_server", "select", MODEL_SELECT, {NULL}},
     {"select_server/epoll", "select_server", "epoll", MODEL_SELECT, {NULL}},
     {"select_server/uring", "select_server", "uring", MODEL_SELECT, {NULL}},
+    {"fork_server/prefork", "fork_server", NULL, MODEL_FORK, {"--prefork", "4", NULL}},
 };
 const size_t nkinds = sizeof kinds / sizeof kinds[0];
+
+unsigned kind_pool(const struct kind *k)
+{
+    for (int i = 0; i + 1 < 3 && k->extra[i] != NULL; i++)
+        if (strcmp(k->extra[i], "--prefork") == 0 || strcmp(k->extra[i], "--pool") == 0)
+            return (unsigned)atoi(k->extra[i + 1]);
+    return 0;
+}
 
 int kind_is_plain(const struct kind *k)
 {
@@ -688,7 +700,7 @@ long proc_rss_kb(pid_t pid)
 
 /* The children of pid (of all its threads): up to max into out; the
  * count found. */
-static int children_of(pid_t pid, pid_t *out, int max)
+int children_of(pid_t pid, pid_t *out, int max)
 {
     char path[96];
     snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
@@ -715,7 +727,7 @@ static int children_of(pid_t pid, pid_t *out, int max)
     return n;
 }
 
-static int is_zombie(pid_t pid)
+int is_zombie(pid_t pid)
 {
     char path[64], stat[256] = "";
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);

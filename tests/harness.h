@@ -27,6 +27,11 @@ struct kind {
  * itself (--help, bad options) run against. */
 int kind_is_plain(const struct kind *k);
 
+/* A pool variant's size (--prefork N, --pool N): it serves that many
+ * clients at once, the rest wait in the backlog.  0 for the others. */
+unsigned kind_pool(const struct kind *k);
+#define KIND_POOL_N "128"   /* thread_server/pool's size */
+
 extern const struct kind kinds[];
 extern const size_t nkinds;
 
@@ -151,6 +156,10 @@ int proc_fds(pid_t pid);
 int proc_threads(pid_t pid);
 int proc_children(pid_t pid, int *zombies);
 long proc_rss_kb(pid_t pid);
+/* The children of pid (of all its threads): up to max into out; the
+ * count found, -1 if pid is gone.  1 if pid is a zombie. */
+int children_of(pid_t pid, pid_t *out, int max);
+int is_zombie(pid_t pid);
 /* RSS of pid and its children together (fork_server's clients). */
 long proc_tree_rss_kb(pid_t pid);
 

@@ -1,6 +1,6 @@
 /* models: cases that belong to some models only: chat (thread_server and
  * select_server), scale and FD_SETSIZE (select_server's backends),
- * --workers. */
+ * --workers, thread_server --pool. */
 #include <sys/socket.h>
 #include <errno.h>
 #include <poll.h>
@@ -229,6 +229,222 @@ static void t_workers(const void *arg)
     srv_free(p);
 }
 
+/* ---- thread_server --pool: a fixed set of threads ---- */
+
+/* The bare binary: each case passes its own --pool N. */
+static const struct kind thread_plain = {"thread_server", "thread_server", NULL, MODEL_THREAD,
+                                         {NULL}};
+
+static void t_pool_waits(const void *arg)
+{
+    (void)arg;
+    struct proc *p = srv_start(&thread_plain, "--pool", "2", NULL);
+    int c[3];
+    connect_n(p, c, 2);
+    c[2] = tc_connect(p->port);     /* the kernel completes it: it waits in the backlog */
+    tc_send_str(c[2], "third");
+    tc_expect_quiet(c[2], 300);     /* neither served nor refused */
+    CHECK_EQ(srv_count(p, "client 3 connected"), 0);
+    CHECK_EQ(srv_count(p, "refused"), 0);
+    tc_send_str(c[0], "one");       /* the clients being served go on */
+    tc_recv_str(c[0], "one");
+    close(c[0]);                    /* a thread frees up: client 3 is next */
+    srv_expect(p, "client 3 connected", 1);
+    tc_recv_str(c[2], "third");
+    close(c[1]);
+    close(c[2]);
+    srv_expect(p, "disconnected", 3);
+    srv_stop(p);
+    CHECK_OUT(p, "served 3 clients, received 8 bytes");
+    CHECK_EQ(srv_count(p, "refused"), 0);
+    srv_free(p);
+}
+
+static void t_pool_max_clients(const void *arg)
+{
+    (void)arg;
+    struct proc *p = srv_start(&thread_plain, "--pool", "4", "-c", "2", NULL);
+    int c[2];
+    connect_n(p, c, 2);
+    int x = tc_connect(p->port);    /* a thread is free, a seat is not: refused */
+    CHECK(tc_wait_close(x, MS(2000), NULL));
+    close(x);
+    srv_expect(p, "refused 127.0.0.1:", 1);
+    CHECK_OUT(p, ": at --max-clients 2\n");
+    for (int i = 0; i < 2; i++)
+        close(c[i]);
+    srv_expect(p, "disconnected", 2);
+    srv_stop(p);
+    CHECK_OUT(p, "served 2 clients, received 0 bytes");
+    srv_free(p);
+}
+
+static void t_pool_idle_timeout(const void *arg)
+{
+    (void)arg;
+    struct proc *p = srv_start(&thread_plain, "--pool", "2", "-t", "1", NULL);
+    int c[2];
+    connect_n(p, c, 2);             /* two idle clients hold the whole pool */
+    int64_t t0 = sys_now_ms();
+    int x = tc_connect(p->port);
+    tc_send_str(x, "late");
+    tc_recv_str(x, "late");         /* served once the idle ones are closed */
+    int64_t ms = sys_now_ms() - t0;
+    test_log("client 3 served after %lld ms", (long long)ms);
+    CHECK_INT(ms, <, MS(3000));
+    srv_expect(p, "client 1: idle for 1 s (--idle-timeout)", 1);
+    srv_expect(p, "client 2: idle for 1 s (--idle-timeout)", 1);
+    CHECK(tc_wait_close(c[0], MS(2000), NULL));
+    CHECK(tc_wait_close(c[1], MS(2000), NULL));
+    for (int i = 0; i < 2; i++)
+        close(c[i]);
+    close(x);
+    srv_expect(p, "disconnected", 3);
+    srv_stop(p);
+    srv_free(p);
+}
+
+/* SIGTERM with the pool full and client 3 in the listen backlog: the two
+ * served finish within --drain (then are cut); client 3 was never
+ * accepted, so closing the listener resets it (or it sees EOF): nothing
+ * echoed, no number, no line. */
+static void t_pool_drain_backlog(const void *arg)
+{
+    (void)arg;
+    struct proc *p = srv_start(&thread_plain, "--pool", "2", "--drain", "1", NULL);
+    int c[2];
+    connect_n(p, c, 2);
+    int x = tc_connect(p->port);
+    tc_send_str(x, "waiting");
+    tc_expect_quiet(x, 200);
+    CHECK_EQ(kill(p->pid, SIGTERM), 0);
+    tc_send_str(c[0], "still");     /* echo keeps working during the drain */
+    tc_recv_str(c[0], "still");
+    struct pollfd pfd = {x, POLLIN, 0};
+    CHECK_MSG(poll(&pfd, 1, MS(2000)) == 1, "the client in the backlog hangs");
+    char b;
+    errno = 0;
+    ssize_t r = recv(x, &b, 1, 0);              /* nothing echoed: a reset or EOF */
+    test_log("the client in the backlog: %s", r == 0 ? "EOF" : strerror(errno));
+    CHECK_MSG(r == 0 || (r < 0 && errno == ECONNRESET), "recv: %zd (%s)", r, strerror(errno));
+    CHECK(tc_wait_close(c[1], MS(3000), NULL));   /* cut when the drain ran out */
+    int st = srv_wait_exit(p, MS(10000));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_OUT(p, "client 2: drain time of 1 s ran out");
+    CHECK_OUT(p, "thread_server: shutting down: served 2 clients, received 5 bytes");
+    CHECK_EQ(srv_count(p, "client 3"), 0);
+    close(x);
+    for (int i = 0; i < 2; i++)
+        close(c[i]);
+    srv_free(p);
+}
+
+/* Wait until p runs lo..hi threads (a sanitizer's own aside); the count. */
+static int wait_threads(struct proc *p, int lo, int hi)
+{
+    int t = -1;
+    for (int tries = 0; tries < MS(300); tries++) {
+        t = proc_threads(p->pid);
+        if (t >= lo && t <= hi + sanitizer_threads())
+            break;
+        usleep(10000);
+    }
+    test_log("%d threads (want %d-%d)", t, lo, hi);
+    CHECK_INT(t, >=, lo);
+    CHECK_INT(t, <=, hi + sanitizer_threads());
+    return t;
+}
+
+/* Threads: N pool threads and the main, whatever the churn; in chat mode
+ * a writer per client being served, gone with it. */
+static void t_pool_threads(const void *arg)
+{
+    (void)arg;
+    int extra = sanitizer_threads();
+    struct proc *p = srv_start(&thread_plain, "--pool", "8", "-q", NULL);
+    int t0 = proc_threads(p->pid);
+    CHECK_INT(t0, >=, 9);
+    CHECK_INT(t0, <=, 9 + extra);
+    enum { ROUNDS = 200, AT_ONCE = 6 };
+    for (int r = 0; r < ROUNDS; r++) {
+        int fds[AT_ONCE];
+        for (int i = 0; i < AT_ONCE; i++)
+            fds[i] = tc_connect(p->port);
+        for (int i = 0; i < AT_ONCE; i++) {
+            tc_send_str(fds[i], "churn");
+            tc_recv_str(fds[i], "churn");
+        }
+        int t = proc_threads(p->pid);
+        CHECK_MSG(t >= 9 && t <= 9 + extra, "round %d: %d threads", r, t);
+        for (int i = 0; i < AT_ONCE; i++)
+            close(fds[i]);
+    }
+    srv_stop(p);
+    CHECK_OUT(p, "served 1200 clients, received 6000 bytes");
+    srv_free(p);
+
+    p = srv_start(&thread_plain, "--pool", "4", "-m", "chat", NULL);
+    int c[5];
+    connect_n(p, c, 4);
+    wait_threads(p, 5 + 4, 5 + 4);                   /* 4 writers */
+    c[4] = tc_connect(p->port);                      /* waits: sees no chat yet */
+    tc_send_str(c[0], "hi\n");
+    for (int i = 1; i < 4; i++)
+        tc_recv_str(c[i], "client 1: hi\n");
+    tc_expect_quiet(c[4], 200);
+    close(c[0]);
+    srv_expect(p, "client 5 connected", 1);
+    tc_send_str(c[1], "you too\n");
+    tc_recv_str(c[4], "client 2: you too\n");
+    for (int i = 1; i < 5; i++)
+        close(c[i]);
+    srv_expect(p, "disconnected", 5);
+    wait_threads(p, 5, 5);
+    srv_stop(p);
+    srv_free(p);
+}
+
+static void t_pool_start_fails(const void *arg)
+{
+    (void)arg;
+    if (getenv("TEST_WRAPPER") != NULL)
+        test_skip("LD_PRELOAD is not for valgrind");
+    char bin[256];
+    const char *argv[] = {bin_path("thread_server", bin, sizeof bin), "-p", "0", "--pool", "8",
+                          NULL};
+    struct spawn_opts so = {.env = {fault_shim_preload(), "FAULT_FAIL=3",
+                                    "ASAN_OPTIONS=verify_asan_link_order=0", NULL}};
+    struct proc *p = proc_spawn(argv, &so);
+    int st = srv_wait_exit(p, MS(10000));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    char *err = srv_stderr(p);
+    CHECK_HAS(err, "thread_server: starting 8 pool threads: Resource temporarily unavailable");
+    free(err);
+    CHECK_EQ(srv_count(p, "listening"), 0);
+    srv_free(p);
+}
+
+static void t_pool_options(const void *arg)
+{
+    (void)arg;
+    char bin[256], err[512];
+    const char *bad[] = {"0", "4097", "x", "-1", NULL};
+    for (int i = 0; bad[i] != NULL; i++) {
+        const char *argv[] = {bin_path("thread_server", bin, sizeof bin), "--pool", bad[i], NULL};
+        CHECK_EQ(run_cmd(argv, NULL, NULL, err, sizeof err, 5000), 2);
+        char want[96];
+        snprintf(want, sizeof want, "thread_server: invalid --pool '%s' (expected 1-4096)\n",
+                 bad[i]);
+        CHECK_HAS(err, want);
+    }
+    const char *others[] = {"fork_server", "select_server", NULL};
+    for (int i = 0; others[i] != NULL; i++) {
+        const char *argv[] = {bin_path(others[i], bin, sizeof bin), "--pool", "2", NULL};
+        CHECK_EQ(run_cmd(argv, NULL, NULL, err, sizeof err, 5000), 2);
+        CHECK_HAS(err, "unrecognized option '--pool'");
+    }
+}
+
 void model_tests(void)
 {
     for (size_t k = 0; k < nkinds; k++) {
@@ -251,4 +467,19 @@ void model_tests(void)
         test_addf(t_workers, kd, 60, 0, "%s: --workers 4: unique numbers, one shutdown line",
                   kd->label);
     }
+    int f = slow_factor();
+    test_add("thread_server --pool 2: client 3 waits in the backlog (not refused), served when "
+             "a thread frees up", t_pool_waits, NULL, 30 * f, 0);
+    test_add("thread_server --pool 4 -c 2: --max-clients below the pool still refuses",
+             t_pool_max_clients, NULL, 30 * f, 0);
+    test_add("thread_server --pool 2 -t 1: idle clients holding the pool are closed, the "
+             "waiting one served <3 s", t_pool_idle_timeout, NULL, 30 * f, 0);
+    test_add("thread_server --pool 2: SIGTERM drains a full pool, the client in the backlog "
+             "is reset", t_pool_drain_backlog, NULL, 30 * f, 0);
+    test_add("thread_server --pool: N+1 threads under churn, chat writers come and go",
+             t_pool_threads, NULL, 90 * f, 0);
+    test_add("thread_server --pool 8: a failing pthread_create at start exits 1",
+             t_pool_start_fails, NULL, 30, 0);
+    test_add("thread_server --pool: bad values exit 2; other servers do not know it",
+             t_pool_options, NULL, 30, 0);
 }

@@ -267,9 +267,11 @@ int main(int argc, char **argv)
     client_tests();
     model_tests();
     chat_tests();
+    supervise_tests();
     fault_tests();
     docs_tests();
     stall_tests();
+    bench_tests();
 
     if (list) {
         for (size_t i = 0; i < ncases; i++)

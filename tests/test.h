@@ -74,9 +74,11 @@ void server_tests(void);
 void client_tests(void);
 void model_tests(void);
 void chat_tests(void);
+void supervise_tests(void);
 void fault_tests(void);
 void docs_tests(void);
 void stall_tests(void);
+void bench_tests(void);
 void uring_tests(void);
 
 #endif

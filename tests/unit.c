@@ -27,15 +27,6 @@
 
 /* Models as the mains declare them: one with its own options and a
  * combination it refuses, one offering fewer modes, one plain. */
-static int set_workers(struct opts *o, const char *arg, char *err, size_t errlen)
-{
-    unsigned long long v;
-    if (opt_range("workers", arg, 1, 64, &v, err, errlen) == -1)
-        return -1;
-    o->workers = (unsigned)v;
-    return 0;
-}
-
 static int set_backend(struct opts *o, const char *arg, char *err, size_t errlen)
 {
     static const char *const names[] = {"poll", "select", "epoll", NULL};
@@ -66,9 +57,9 @@ static int check_fork(struct opts *o, char *err, size_t errlen)
 }
 
 static const struct opt_own select_own[] = {
-    {"backend", "      --backend NAME\n", set_backend},
-    {"workers", "      --workers N\n", set_workers},
-    {NULL, NULL, NULL},
+    {"backend", "      --backend NAME\n", set_backend, 0, 0, 0},
+    OPT_OWN_NUMBER("workers", "      --workers N\n", 1, 64, workers),
+    {NULL, NULL, NULL, 0, 0, 0},
 };
 static const struct opt_model models[] = {
     [MODEL_FORK] = {"fork_server", OPT_MODE(MODE_ECHO) | OPT_MODE(MODE_LINE) | OPT_MODE(MODE_FRAMED),

@@ -23,15 +23,16 @@
  * down the sockets of those left, which wakes their threads from read or
  * write, and waits for them to go.
  *
- * Chat mode: each client has a reader (the client's thread) and a writer
- * thread.  A line read by one client (common/chat.c) is queued for every
- * other client and its writer woken.  The queue holds two of the longest
- * lines, and a reader whose line does not fit waits a little for the
- * receiver to make room, as select_server's single thread reads the
- * talker only between writes to the others: so a receiver that keeps up
- * is never cut, however long the lines.  A receiver that makes no
- * progress for CHAT_QUIET_MS, or still has no room after CHAT_WAIT_MAX_MS,
- * is disconnected, so one slow receiver never stalls the others for long. */
+ * With --pool N the threads come first: N of them start with the server
+ * and each serves clients one after another (thread_server/pool.c).  The
+ * main thread accepts only while a pool thread is free and hands the
+ * descriptor over through a bounded queue; client N+1 waits in the
+ * kernel's listen backlog until a thread is free (pool_wait).
+ * The per-client code, the registry and the drain are the same.
+ *
+ * Chat mode (thread_server/talk.c): each client has a reader (the
+ * client's thread) and a writer thread; a line read by one client is
+ * queued for every other client on the registry and its writer woken. */
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <errno.h>
@@ -53,6 +54,8 @@
 #include "common/server.h"
 #include "common/session.h"
 #include "common/sys.h"
+#include "thread_server/pool.h"
+#include "thread_server/talk.h"
 
 /* Sanitizers need far more stack than the code itself. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -69,240 +72,21 @@
 
 /* After the drain, threads get this long to notice their sockets closed. */
 #define CUT_GRACE_MS 2000
-/* Chat: how long a line waits for a receiver's room (see above). */
-#define CHAT_QUIET_MS 1000
-#define CHAT_WAIT_MAX_MS 5000
-
-struct client {
-    int fd;
-    uint64_t id;
-    char peer[NET_ADDR_MAX];
-    struct session s;             /* here, not on the thread's stack */
-    struct client *prev, *next;   /* the registry */
-    int cut;                      /* drain ran out */
-    /* chat mode */
-    struct buf queue;             /* lines waiting to be written to it */
-    pthread_cond_t wake;          /* the writer: queue grew, or ending */
-    int ending;                   /* no more lines for it; writer flushes */
-    int overflow;                 /* its queue passed the bound */
-    int stalled;                  /* its writer idled out */
-    uint64_t taken;               /* bytes its writer took off the queue */
-    atomic_llong last_active;     /* ms; the writer counts as activity */
-};
 
 static struct server srv;
 static pthread_attr_t attr;                /* client threads: detached */
-static pthread_attr_t writer_attr;         /* chat writers: joined by their reader */
+static pthread_attr_t writer_attr;         /* joinable: chat writers, pool threads */
 static pthread_condattr_t cond_attr;       /* CLOCK_MONOTONIC */
 /* lock guards the registry, nclients and every client's chat fields */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t all_gone;            /* nclients dropped to 0 */
 static struct client *clients;
 static size_t nclients;
-static size_t chat_max;                    /* chat queue bound */
-static pthread_cond_t room;                /* a chat writer took bytes, or ended */
-static unsigned room_waiters;
-
-/* ---- chat: a reader and a writer per client ---- */
-
-/* Still takes lines (lock held). */
-static int receives(const struct client *t)
-{
-    return !t->ending && !t->overflow;
-}
-
-/* Cut t: its queue passed the bound (lock held).  Its reader sees EOF
- * (and knows it was no real one), its writer EPIPE. */
-static void cut_overflow(struct client *t)
-{
-    t->overflow = 1;
-    shutdown(t->fd, SHUT_RDWR);
-    pthread_cond_signal(&t->wake);
-}
-
-/* A receiver that cannot take need more bytes now (lock held), or NULL. */
-static struct client *no_room(const struct client *c, size_t need)
-{
-    for (struct client *t = clients; t != NULL; t = t->next)
-        if (t != c && receives(t) && buf_len(&t->queue) + need > chat_max)
-            return t;
-    return NULL;
-}
-
-/* Wait (lock held) until every receiver has room for need bytes: a
- * receiver whose writer makes no progress for CHAT_QUIET_MS is cut; after
- * CHAT_WAIT_MAX_MS the wait ends and those still full overflow. */
-static void wait_for_room(struct client *c, size_t need)
-{
-    int64_t start = sys_now_ms(), quiet_end = 0;
-    uint64_t who = 0, seen = 0;
-    struct client *t;
-    while ((t = no_room(c, need)) != NULL && !c->cut && !c->overflow) {
-        int64_t now = sys_now_ms();
-        if (t->id != who || t->taken != seen) {      /* progress: wait on */
-            who = t->id;
-            seen = t->taken;
-            quiet_end = now + CHAT_QUIET_MS;
-        } else if (now >= quiet_end) {
-            cut_overflow(t);
-            continue;
-        }
-        int64_t until = start + CHAT_WAIT_MAX_MS;
-        if (now >= until)
-            return;
-        if (quiet_end < until)
-            until = quiet_end;
-        struct timespec ts = {.tv_sec = (time_t)(until / 1000),
-                              .tv_nsec = (long)(until % 1000) * 1000000};
-        room_waiters++;
-        pthread_cond_timedwait(&room, &lock, &ts);
-        room_waiters--;
-    }
-}
-
-/* chat_in's deliver: queue one line from c for every other client.
- * Called by c's reader. */
-static int broadcast(void *ctx, const char *line, size_t len)
-{
-    struct client *c = ctx;
-    size_t need = (size_t)snprintf(NULL, 0, "client %" PRIu64 ": ", c->id) + len + 1;
-    if (len > 0 && line[len - 1] == '\n')
-        need--;
-    pthread_mutex_lock(&lock);
-    wait_for_room(c, need);
-    for (struct client *t = clients; t != NULL; t = t->next) {
-        if (t == c || !receives(t))
-            continue;
-        if (chat_enqueue(&t->queue, chat_max, c->id, line, len) == -1)
-            cut_overflow(t);                  /* too slow (or no memory) */
-        else
-            pthread_cond_signal(&t->wake);
-    }
-    pthread_mutex_unlock(&lock);
-    return 0;
-}
-
-/* Tell readers waiting for room that some was made (lock held). */
-static void room_made(void)
-{
-    if (room_waiters > 0)
-        pthread_cond_broadcast(&room);
-}
-
-/* The writer: move queued lines to the socket, outside the lock. */
-static void *chat_writer(void *arg)
-{
-    struct client *c = arg;
-    char out[8192];
-    pthread_mutex_lock(&lock);
-    for (;;) {
-        while (buf_len(&c->queue) == 0 && !c->ending)
-            pthread_cond_wait(&c->wake, &lock);
-        size_t n = buf_len(&c->queue);
-        if (n == 0)
-            break;               /* ending, and everything delivered */
-        if (n > sizeof out)
-            n = sizeof out;
-        memcpy(out, buf_head(&c->queue), n);
-        buf_consume(&c->queue, n);
-        c->taken += n;
-        room_made();
-        pthread_mutex_unlock(&lock);
-        ssize_t w = io_write_all(c->fd, out, n);
-        int err = errno;
-        pthread_mutex_lock(&lock);
-        if (w < 0) {
-            c->stalled = err == EAGAIN || err == EWOULDBLOCK;
-            c->ending = 1;
-            shutdown(c->fd, SHUT_RDWR);   /* wake the reader */
-            break;
-        }
-        atomic_store(&c->last_active, sys_now_ms());
-    }
-    room_made();                          /* it takes no more lines */
-    pthread_mutex_unlock(&lock);
-    return NULL;
-}
-
-/* Idle in chat mode counts lines delivered too: a read that timed out
- * is only idleness if the writer was quiet as well.  Re-arm the receive
- * timeout for what is left and return 1, or return 0 if really idle. */
-static int chat_still_busy(struct client *c)
-{
-    int64_t quiet = sys_now_ms() - atomic_load(&c->last_active);
-    int64_t left = (int64_t)srv.o.idle_timeout * 1000 - quiet;
-    if (left <= 0)
-        return 0;
-    struct timeval tv = {.tv_sec = (time_t)(left / 1000), .tv_usec = (suseconds_t)(left % 1000) * 1000};
-    (void)setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return 1;
-}
-
-/* Read (lock taken): did the server itself shut c's socket?  Then a
- * read of 0 is no EOF from the peer. */
-static int server_cut(struct client *c)
-{
-    pthread_mutex_lock(&lock);
-    int cut = c->cut || c->overflow || c->ending;
-    pthread_mutex_unlock(&lock);
-    return cut;
-}
-
-/* Read lines and broadcast them until EOF, an error or a protocol fault. */
-static void chat_read(struct client *c, struct session *s)
-{
-    struct chat_in cin;
-    chat_in_init(&cin, srv.o.max_frame);
-    char in[4096];
-    for (;;) {
-        ssize_t r = read(c->fd, in, sizeof in);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && chat_still_busy(c))
-            continue;
-        if (r < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                snprintf(s->reason, sizeof s->reason, "idle for %u s (--idle-timeout)",
-                         srv.o.idle_timeout);
-            break;
-        }
-        if (r == 0) {
-            /* only a real EOF sends a line the client never finished */
-            if (!server_cut(c))
-                chat_eof(&cin, broadcast, c);
-            break;
-        }
-        s->bytes += (size_t)r;
-        atomic_store(&c->last_active, sys_now_ms());
-        if (chat_feed(&cin, in, (size_t)r, broadcast, c, s->reason, sizeof s->reason) == -1)
-            break;
-    }
-    chat_in_free(&cin);
-}
-
-/* Not inlined into client_thread: its buffers would cost every thread
- * stack pages, chat or not. */
-__attribute__((noinline)) static void chat_run(struct client *c, struct session *s)
-{
-    pthread_t writer;
-    atomic_store(&c->last_active, sys_now_ms());
-    int rc = pthread_create(&writer, &writer_attr, chat_writer, c);
-    if (rc != 0) {
-        snprintf(s->reason, sizeof s->reason, "no writer thread: %s", strerror(rc));
-        return;
-    }
-    chat_read(c, s);
-    pthread_mutex_lock(&lock);
-    /* a clean EOF lets the writer deliver what is queued; else stop now */
-    if (s->reason[0] != '\0' || c->cut || c->overflow)
-        shutdown(c->fd, SHUT_RDWR);
-    c->ending = 1;
-    pthread_cond_signal(&c->wake);
-    room_made();                          /* it takes no more lines */
-    pthread_mutex_unlock(&lock);
-    if ((rc = pthread_join(writer, NULL)) != 0)
-        log_warn("pthread_join: %s", strerror(rc));
-}
+static struct talk talk;                   /* chat mode (thread_server/talk.c) */
+static struct pool workers;                /* --pool N */
+/* --pool: structs of finished clients, reused by the next ones, so pool
+ * threads never call free(): glibc would give each its own arena */
+static struct client *spare;
 
 /* ---- a client's thread ---- */
 
@@ -329,19 +113,24 @@ static void leave(struct client *c)
     close(c->fd);
     buf_free(&c->queue);
     pthread_cond_destroy(&c->wake);
-    free(c);
+    c->next = spare;
+    if (srv.o.pool > 0)
+        spare = c;          /* for the next client (see spare) */
+    else
+        free(c);
     if (nclients == 0)
         pthread_cond_broadcast(&all_gone);
     pthread_mutex_unlock(&lock);
 }
 
+/* Serve one client from start to end: its own thread, or a pool thread. */
 static void *client_thread(void *arg)
 {
     struct client *c = arg;
     struct session *s = &c->s;
     session_start(s, c->fd, c->id, c->peer, &srv.o);
     if (srv.o.mode == MODE_CHAT)
-        chat_run(c, s);
+        talk_run(&talk, c, s);
     else
         session_run(s);
     char why[96];
@@ -350,7 +139,7 @@ static void *client_thread(void *arg)
     if (c->cut)
         snprintf(why, sizeof why, "drain time of %u s ran out", srv.o.drain);
     else if (c->overflow)
-        snprintf(why, sizeof why, "chat queue over %zu bytes (not reading fast enough)", chat_max);
+        snprintf(why, sizeof why, "chat queue over %zu bytes (not reading fast enough)", talk.max);
     else if (c->stalled)
         snprintf(why, sizeof why, "idle for %u s (--idle-timeout)", srv.o.idle_timeout);
     if (c->cut || c->overflow || c->stalled)
@@ -363,21 +152,25 @@ static void *client_thread(void *arg)
 
 /* ---- the main thread ---- */
 
-/* Start a thread for one accepted client, or refuse it. */
-static void spawn(int fd, const char *peer)
+/* Put an accepted client on the registry with the next number, or
+ * refuse it (NULL). */
+static struct client *admit(int fd, const char *peer)
 {
-    struct client *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        server_refuse(&srv, fd, peer, "out of memory");
-        return;
-    }
     pthread_mutex_lock(&lock);
     if (nclients >= srv.o.max_clients) {
         pthread_mutex_unlock(&lock);
-        free(c);
         server_refuse(&srv, fd, peer, NULL);
-        return;
+        return NULL;
     }
+    struct client *c = spare;
+    if (c != NULL) {
+        spare = c->next;
+    } else if ((c = malloc(sizeof *c)) == NULL) {
+        pthread_mutex_unlock(&lock);
+        server_refuse(&srv, fd, peer, "out of memory");
+        return NULL;
+    }
+    memset(c, 0, sizeof *c);
     uint64_t id = atomic_load(&srv.st->clients) + 1;
     c->fd = fd;
     c->id = id;
@@ -390,7 +183,22 @@ static void spawn(int fd, const char *peer)
     nclients++;
     atomic_fetch_add(&srv.st->active, 1);
     pthread_mutex_unlock(&lock);
+    return c;
+}
 
+/* Start a thread for one accepted client (--pool: hand it to the idle
+ * pool thread), or refuse it. */
+static void spawn(int fd, const char *peer)
+{
+    struct client *c = admit(fd, peer);
+    if (c == NULL)
+        return;
+    uint64_t id = c->id;
+    if (srv.o.pool > 0) {
+        atomic_store(&srv.st->clients, id);
+        pool_put(&workers, c);
+        return;
+    }
     pthread_t tid;
     int rc = pthread_create(&tid, &attr, client_thread, c);
     if (rc == 0) {
@@ -408,24 +216,17 @@ static void spawn(int fd, const char *peer)
     server_refuse(&srv, fd, peer, why);
 }
 
-/* Wait (lock held) until no client is left or deadline_ms passes, or
- * (drain) a second stop signal comes: a handler cannot signal a
- * condition variable, so look at the flag every HURRY_CHECK_MS. */
-#define HURRY_CHECK_MS 50
+/* Wait (lock held) until no client is left or the deadline passes (the
+ * drain's: or a second stop signal comes). */
 static void wait_all_gone(int64_t deadline_ms, int drain)
 {
-    while (nclients > 0 && !(drain ? server_drain_over(deadline_ms) : sys_now_ms() >= deadline_ms)) {
-        int64_t until = deadline_ms;
-        if (drain && until > sys_now_ms() + HURRY_CHECK_MS)
-            until = sys_now_ms() + HURRY_CHECK_MS;
-        struct timespec ts = {.tv_sec = (time_t)(until / 1000),
-                              .tv_nsec = (long)(until % 1000) * 1000000};
-        pthread_cond_timedwait(&all_gone, &lock, &ts);
-    }
+    while (nclients > 0 && server_cond_wait(&all_gone, &lock, deadline_ms, drain) == 0)
+        ;
 }
 
-/* Give clients --drain seconds, then shut the rest down. */
-static void drain_clients(void)
+/* Give clients --drain seconds, then shut the rest down.  Returns how
+ * many threads are still serving a client after that. */
+static size_t drain_clients(void)
 {
     pthread_mutex_lock(&lock);
     wait_all_gone(server_drain_begin(&srv, (long)nclients), 1);
@@ -438,7 +239,9 @@ static void drain_clients(void)
     wait_all_gone(sys_now_ms() + CUT_GRACE_MS, 0);
     if (nclients > 0)
         log_warn("%zu client threads did not finish in time", nclients);
+    size_t left = nclients;
     pthread_mutex_unlock(&lock);
+    return left;
 }
 
 static int threads_init(void)
@@ -456,62 +259,64 @@ static int threads_init(void)
         (rc = pthread_attr_setstacksize(&writer_attr, stack)) != 0 ||
         (rc = pthread_condattr_init(&cond_attr)) != 0 ||
         (rc = pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC)) != 0 ||
-        (rc = pthread_cond_init(&all_gone, &cond_attr)) != 0 ||
-        (rc = pthread_cond_init(&room, &cond_attr)) != 0) {
+        (rc = pthread_cond_init(&all_gone, &cond_attr)) != 0) {
         errno = rc;
         return -1;
     }
     return 0;
 }
 
-static int set_pool(struct opts *o, const char *arg, char *err, size_t errlen)
-{
-    unsigned long long v;
-    if (opt_range("pool", arg, 1, 4096, &v, err, errlen) == -1)
-        return -1;
-    o->pool = (unsigned)v;
-    return 0;
-}
-
 static const struct opt_own own_opts[] = {
-    {"pool", "      --pool N            N threads started at start, each serving\n"
-             "                          clients one after another (1-4096)\n", set_pool},
-    {NULL, NULL, NULL},
+    OPT_OWN_NUMBER("pool", "      --pool N            N threads started at start, each serving\n"
+                           "                          clients one after another (1-4096)\n",
+                   1, 4096, pool),
+    {NULL, NULL, NULL, 0, 0, 0},
 };
 
 int main(int argc, char **argv)
 {
-    char about[512];
+    char about[768];
     snprintf(about, sizeof about,
              "Model: one POSIX thread per connection, each with a %zu KiB stack\n"
              "(set explicitly: glibc's default is 8 MiB, musl's 128 KiB).\n"
+             "--pool N: N threads start with the server and serve clients one\n"
+             "after another; client N+1 waits in the listen backlog until a thread\n"
+             "is free (use --idle-timeout so idle clients cannot hold the pool).\n"
              CHAT_HELP,
              STACK_SIZE / 1024);
     const struct opt_model model = {"thread_server", OPT_MODES_ALL, own_opts, about, NULL};
     int code;
     if (server_start(&srv, argc, argv, &model, 0, &code) == -1)
         return code;
-    if (srv.o.pool > 0) {                /* hook: the pool goes here */
-        log_warn("--pool is not built yet");
+    if (threads_init() == -1 ||
+        talk_init(&talk, &lock, &clients, &srv.o, &writer_attr, &cond_attr) == -1) {
+        log_warn("thread attributes:");
         return 1;
     }
-    chat_max = chat_queue_max(srv.o.max_frame);
-    if (threads_init() == -1) {
-        log_warn("thread attributes:");
+    if (srv.o.pool > 0 && pool_start(&workers, srv.o.pool, &writer_attr, client_thread) == -1) {
+        log_warn("starting %u pool threads:", srv.o.pool);
         return 1;
     }
     server_announce(&srv);
     while (!sig_stop) {                  /* accept -> a thread per client */
-        int ready = server_wait(&srv, 1);
+        /* --pool: accept only while a pool thread is idle; until then the
+         * next client waits in the kernel's listen backlog */
+        int ready = srv.o.pool > 0 ? pool_wait(&workers, &srv) : server_wait(&srv, 1);
         if (ready < 0)
             break;
         char peer[NET_ADDR_MAX];
         int fd;
-        while (ready && !sig_stop && (fd = server_accept(&srv, 0, peer, sizeof peer)) >= 0)
+        while (ready && !sig_stop && (srv.o.pool == 0 || pool_has_seat(&workers)) &&
+               (fd = server_accept(&srv, 0, peer, sizeof peer)) >= 0)
             spawn(fd, peer);
     }
     server_close_listener(&srv);
-    drain_clients();
+    size_t left = drain_clients();
+    if (srv.o.pool > 0 && left == 0) {
+        pool_stop(&workers);       /* every pool thread is idle: join them */
+        for (struct client *c; (c = spare) != NULL; free(c))
+            spare = c->next;
+    }
     server_finish(&srv);
     pthread_attr_destroy(&attr);
     pthread_attr_destroy(&writer_attr);
