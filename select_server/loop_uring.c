@@ -53,6 +53,9 @@
 #define BUF_GROUP 1
 #define ACCEPTS_PER_TURN 256
 #define TURN_BYTES (64 * 1024)    /* input taken from one client per turn */
+#define HOLD_MAX 1024             /* replies sent from the receive buffer: small
+                                     messages; a stream is better copied into one
+                                     big send per turn than sent 4 KiB at a time */
 
 /* What a completion is about: the low bits of user_data (a struct uconn
  * is at least 8-aligned, so the rest is its address). */
@@ -418,7 +421,8 @@ static int u_emit(void *ctx, const char *p, size_t n)
             mark_dirty(u);
             return 0;
         }
-        if (u->hold_p == NULL && buf_len(&u->c.out) == 0 && bufs_out < NBUFS / 2) {
+        if (u->hold_p == NULL && buf_len(&u->c.out) == 0 && bufs_out < NBUFS / 2 &&
+            in_len <= HOLD_MAX) {
             u->hold_p = p;
             u->hold_n = n;
             u->hold_bid = in_bid;
