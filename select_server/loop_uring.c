@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@
 #define OUT_BOUND (64 * 1024)     /* unsent bytes at which receiving stops */
 #define RING_SQES 1024
 #define RING_CQES 16384           /* room for a burst from thousands of clients */
-#define NBUFS 256                 /* provided receive buffers, shared by all */
+#define NBUFS 512                 /* provided receive buffers, shared by all */
 #define BUF_SIZE 4096
 #define BUF_GROUP 1
 #define ACCEPTS_PER_TURN 256
@@ -415,13 +416,13 @@ static int u_emit(void *ctx, const char *p, size_t n)
     if (in_base != NULL && p >= in_base && p + n <= in_base + in_len && !(u->st & U_SEND) &&
         buf_len(&u->more) == 0) {
         /* a run of the received buffer: send from it, no copy (if the
-         * ring keeps enough buffers for the others) */
+         * ring keeps an eighth of its buffers for the others) */
         if (u->hold_p != NULL && u->hold_bid == in_bid && p == u->hold_p + u->hold_n) {
             u->hold_n += n;
             mark_dirty(u);
             return 0;
         }
-        if (u->hold_p == NULL && buf_len(&u->c.out) == 0 && bufs_out < NBUFS / 2 &&
+        if (u->hold_p == NULL && buf_len(&u->c.out) == 0 && bufs_out < NBUFS - NBUFS / 8 &&
             in_len <= HOLD_MAX) {
             u->hold_p = p;
             u->hold_n = n;
@@ -699,6 +700,10 @@ int uring_serve(struct server *s, struct stats_own *me, int worker)
      * may fill every provided buffer before we see the first) */
     out_max = line_bound > 0 ? line_bound
                              : (size_t)OUT_BOUND + (size_t)NBUFS * BUF_SIZE + srv->o.max_frame;
+    /* replies that are copied come and go by the thousand per second:
+     * keep glibc from giving the top of the heap back (brk) each time */
+    (void)mallopt(M_TRIM_THRESHOLD, 4 << 20);
+    (void)mallopt(M_TOP_PAD, 1 << 20);
     if (uring_init(&ring, RING_SQES, RING_CQES, err, sizeof err) == -1) {
         log_warn("io_uring unavailable: %s; use --backend epoll or poll", err);
         return 1;
