@@ -152,7 +152,7 @@ static pthread_mutex_t *accept_lock;
 
 static int accept_lock_init(void)
 {
-    void *p = mmap(NULL, sizeof *accept_lock, PROT_READ | PROT_WRITE,
+    void *p = mmap(NULL, sizeof(pthread_mutex_t), PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return -1;
