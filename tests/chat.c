@@ -21,16 +21,6 @@
 
 #define MS(x) ((x) * slow_factor())
 
-static void connect_n(struct proc *p, int *fds, int n)
-{
-    for (int i = 0; i < n; i++) {
-        char line[64];
-        fds[i] = tc_connect(p->port);
-        snprintf(line, sizeof line, "client %d connected", i + 1);
-        srv_expect(p, line, 1);
-    }
-}
-
 /* ---- 6 clients, each line to the 5 others ---- */
 
 enum { ROOM = 6, ROUNDS = 3 };
@@ -45,7 +35,7 @@ static void room(const struct kind *k, const char *log)
         srv_start(k, "-m", "chat", "-t", "30", "-l", log, "-c", "6", NULL) :
         srv_start(k, "-m", "chat", "-t", "30", NULL);
     int c[ROOM];
-    connect_n(p, c, ROOM);
+    tc_connect_n(p, c, ROOM);
     size_t sent = 0;
     for (int r = 0; r < ROUNDS; r++) {
         for (int i = 0; i < ROOM; i++) {
@@ -156,7 +146,7 @@ static void long_lines(const struct kind *k, size_t max_frame)
     snprintf(mf, sizeof mf, "%zu", max_frame);
     struct proc *p = srv_start(k, "-m", "chat", "--max-frame", mf, NULL);
     int c[1 + READERS];
-    connect_n(p, c, 1 + READERS);
+    tc_connect_n(p, c, 1 + READERS);
     struct reader r[READERS];
     pthread_t th[READERS];
     for (int i = 0; i < READERS; i++) {
@@ -223,7 +213,7 @@ static void t_chat_partial_overflow(const void *arg)
 {
     struct proc *p = srv_start(arg, "-m", "chat", "--max-frame", "65536", NULL);
     int c[3];
-    connect_n(p, c, 3);
+    tc_connect_n(p, c, 3);
     tc_send_str(c[0], "PARTIAL-FROM-A");
     static char block[16384];
     memset(block, 'x', sizeof block);
@@ -267,7 +257,7 @@ static void t_chat_partial_idle(const void *arg)
 {
     struct proc *p = srv_start(arg, "-m", "chat", "-t", "1", NULL);
     int c[3];
-    connect_n(p, c, 3);
+    tc_connect_n(p, c, 3);
     tc_send_str(c[0], "PARTIAL-FROM-A");
     tc_send_str(c[1], "hi\n");
     tc_recv_str(c[0], "client 2: hi\n");
@@ -291,7 +281,7 @@ static void t_chat_partial_eof(const void *arg)
 {
     struct proc *p = srv_start(arg, "-m", "chat", NULL);
     int c[3];
-    connect_n(p, c, 3);
+    tc_connect_n(p, c, 3);
     tc_send_str(c[0], "last words");
     close(c[0]);
     tc_recv_str(c[1], "client 1: last words\n");

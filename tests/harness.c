@@ -507,6 +507,16 @@ int tc_try_connect(unsigned port)
     return fd;
 }
 
+void tc_connect_n(struct proc *p, int *fds, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char line[64];
+        fds[i] = tc_connect(p->port);
+        snprintf(line, sizeof line, "client %d connected", i + 1);
+        srv_expect(p, line, 1);
+    }
+}
+
 int tc_connect(unsigned port)
 {
     int fd = tc_try_connect(port);

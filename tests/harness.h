@@ -126,6 +126,9 @@ void srv_free(struct proc *p);
 /* Client side, 127.0.0.1:port.  tc_connect fails the case on error and
  * sets 20 s read/write timeouts; tc_try_connect returns -1 with errno. */
 int tc_connect(unsigned port);
+/* Connect clients 1..n of a fresh server in order, each seen by the
+ * server ("client N connected") before the next. */
+void tc_connect_n(struct proc *p, int *fds, int n);
 int tc_try_connect(unsigned port);
 void tc_send(int fd, const void *p, size_t n);
 /* Send a string; receive exactly strlen(want) bytes and compare. */

@@ -18,17 +18,6 @@
 
 #define MS(x) ((x) * slow_factor())
 
-/* Connect clients 1..n in order (each seen by the server before the next). */
-static void connect_n(struct proc *p, int *fds, int n)
-{
-    for (int i = 0; i < n; i++) {
-        char line[64];
-        fds[i] = tc_connect(p->port);
-        snprintf(line, sizeof line, "client %d connected", i + 1);
-        srv_expect(p, line, 1);
-    }
-}
-
 /* ---- chat ---- */
 
 static void t_chat_three(const void *arg)
@@ -36,7 +25,7 @@ static void t_chat_three(const void *arg)
     struct proc *p = srv_start(arg, "-m", "chat", NULL);
     CHECK_OUT(p, "(mode chat");
     int c[3];
-    connect_n(p, c, 3);
+    tc_connect_n(p, c, 3);
     tc_send_str(c[0], "hi\n");
     tc_recv_str(c[1], "client 1: hi\n");
     tc_recv_str(c[2], "client 1: hi\n");
@@ -62,7 +51,7 @@ static void t_chat_slow_receiver(const void *arg)
 {
     struct proc *p = srv_start(arg, "-m", "chat", NULL);
     int c[3];                                    /* 1 never reads, 2 talks, 3 listens */
-    connect_n(p, c, 3);
+    tc_connect_n(p, c, 3);
     enum { LINE = 1000, LINES = 64 };
     static char block[LINE * LINES], in[65536];
     memset(block, 'x', sizeof block);
@@ -240,7 +229,7 @@ static void t_pool_waits(const void *arg)
     (void)arg;
     struct proc *p = srv_start(&thread_plain, "--pool", "2", NULL);
     int c[3];
-    connect_n(p, c, 2);
+    tc_connect_n(p, c, 2);
     c[2] = tc_connect(p->port);     /* the kernel completes it: it waits in the backlog */
     tc_send_str(c[2], "third");
     tc_expect_quiet(c[2], 300);     /* neither served nor refused */
@@ -265,7 +254,7 @@ static void t_pool_max_clients(const void *arg)
     (void)arg;
     struct proc *p = srv_start(&thread_plain, "--pool", "4", "-c", "2", NULL);
     int c[2];
-    connect_n(p, c, 2);
+    tc_connect_n(p, c, 2);
     int x = tc_connect(p->port);    /* a thread is free, a seat is not: refused */
     CHECK(tc_wait_close(x, MS(2000), NULL));
     close(x);
@@ -284,7 +273,7 @@ static void t_pool_idle_timeout(const void *arg)
     (void)arg;
     struct proc *p = srv_start(&thread_plain, "--pool", "2", "-t", "1", NULL);
     int c[2];
-    connect_n(p, c, 2);             /* two idle clients hold the whole pool */
+    tc_connect_n(p, c, 2);             /* two idle clients hold the whole pool */
     int64_t t0 = sys_now_ms();
     int x = tc_connect(p->port);
     tc_send_str(x, "late");
@@ -313,7 +302,7 @@ static void t_pool_drain_backlog(const void *arg)
     (void)arg;
     struct proc *p = srv_start(&thread_plain, "--pool", "2", "--drain", "1", NULL);
     int c[2];
-    connect_n(p, c, 2);
+    tc_connect_n(p, c, 2);
     int x = tc_connect(p->port);
     tc_send_str(x, "waiting");
     tc_expect_quiet(x, 200);
@@ -385,7 +374,7 @@ static void t_pool_threads(const void *arg)
 
     p = srv_start(&thread_plain, "--pool", "4", "-m", "chat", NULL);
     int c[5];
-    connect_n(p, c, 4);
+    tc_connect_n(p, c, 4);
     wait_threads(p, 5 + 4, 5 + 4);                   /* 4 writers */
     c[4] = tc_connect(p->port);                      /* waits: sees no chat yet */
     tc_send_str(c[0], "hi\n");
