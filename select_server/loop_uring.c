@@ -293,7 +293,11 @@ static int stash_push(struct uconn *u, unsigned bid, size_t len, int eof)
         free(s);
         u->stash = s = t;
     }
-    s->e[(s->head + s->n++) % s->cap] = (struct held){(uint16_t)bid, (uint16_t)eof, (uint32_t)len};
+    unsigned at = s->head + s->n;       /* head < cap and n < cap: one wrap at most */
+    if (at >= s->cap)
+        at -= s->cap;
+    s->e[at] = (struct held){(uint16_t)bid, (uint16_t)eof, (uint32_t)len};
+    s->n++;
     return 0;
 }
 

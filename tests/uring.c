@@ -178,7 +178,8 @@ static void t_multishot_bufs(const void *arg)
 static void t_unavailable(const void *arg)
 {
     const char *err = arg;
-    if (getenv("TEST_WRAPPER") != NULL && *getenv("TEST_WRAPPER") != '\0')
+    const char *wrapper = getenv("TEST_WRAPPER");
+    if (wrapper != NULL && *wrapper != '\0')
         test_skip("LD_PRELOAD is not for valgrind");
     char bin[256], env[64];
     snprintf(env, sizeof env, "FAULT_URING_SETUP=%s", err);
