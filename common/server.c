@@ -231,11 +231,16 @@ int server_drain_over(int64_t deadline_ms)
 
 void server_finish(struct server *srv)
 {
-    server_close_listener(srv);
     if (srv->st != NULL)
         log_status("%s%s: shutting down: served %" PRIu64 " clients, received %" PRIu64 " bytes",
                    after_ctrl_c(), srv->prog, (uint64_t)atomic_load(&srv->st->clients),
                    (uint64_t)atomic_load(&srv->st->bytes));
+    server_release(srv);
+}
+
+void server_release(struct server *srv)
+{
+    server_close_listener(srv);
     if (srv->access_fd >= 0)
         close(srv->access_fd);
     if (srv->reserve_fd >= 0)

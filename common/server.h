@@ -94,4 +94,8 @@ int server_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_m
 /* Print the shutdown line and release what server_start took. */
 void server_finish(struct server *srv);
 
+/* Release what server_start took, without the shutdown line (a server
+ * that ends in failure). */
+void server_release(struct server *srv);
+
 #endif

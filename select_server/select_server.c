@@ -356,10 +356,12 @@ int main(int argc, char **argv)
     char why[256];
     if (strcmp(srv.o.backend, "uring") == 0 && uring_probe(why, sizeof why) == -1) {
         log_warn("io_uring unavailable: %s; use --backend epoll or poll", why);
+        server_release(&srv);
         return 1;
     }
     if (backend == NULL && strcmp(srv.o.backend, "uring") != 0) {
         log_warn("--backend %s is not available in this build", srv.o.backend);
+        server_release(&srv);
         return 1;
     }
     if (backend != NULL && strcmp(backend->name, "select") == 0 &&
@@ -369,7 +371,9 @@ int main(int argc, char **argv)
                  "closed (use --backend poll or epoll)", FD_SETSIZE,
                  FD_SETSIZE - SERVER_FD_RESERVE, srv.o.max_clients);
     int rc = srv.o.workers > 1 ? workers_run(&srv, serve_worker) : serve(backend, 0);
-    if (rc == 0)                 /* no normal shutdown line after a failure */
+    if (rc == 0)
         server_finish(&srv);
+    else
+        server_release(&srv);    /* no normal shutdown line after a failure */
     return rc;
 }
