@@ -101,12 +101,24 @@ static void child_on_stop(void)
     }
 }
 
-/* Everything a new child does first: die with the parent, drop the
- * parent's self-pipe, take the stop and alarm signals. */
+/* A child's end: close what it holds of the parent's, and go. */
+static _Noreturn void child_exit(void)
+{
+    if (srv.lfd >= 0)
+        close(srv.lfd);
+    if (srv.access_fd >= 0)
+        close(srv.access_fd);
+    sig_close();
+    _exit(0);
+}
+
+/* Everything a new child does first: die with the parent (or end now if
+ * it is already gone), drop the parent's self-pipe, take the stop and
+ * alarm signals. */
 static void child_init(void)
 {
     if (kids_child_init(parent_pid) == -1)
-        _exit(0);
+        child_exit();
     sig_close();
     sig_handle(SIGALRM, child_on_alarm, SA_RESTART);
     sig_stop_hook = child_on_stop;
@@ -137,9 +149,7 @@ static void child_main(int fd, uint64_t id, const char *peer, struct stats_own *
     srv.lfd = -1;
     child_init();
     child_serve(fd, id, peer, own);
-    if (srv.access_fd >= 0)
-        close(srv.access_fd);
-    _exit(0);
+    child_exit();
 }
 
 /* The accept lock: one child at a time accepts and numbers its client,
@@ -208,10 +218,7 @@ static void prefork_main(struct stats_own *own)
         child_serve(fd, id, peer, own);
         stats_seat_give(srv.st, own);
     }
-    close(srv.lfd);
-    if (srv.access_fd >= 0)
-        close(srv.access_fd);
-    _exit(0);
+    child_exit();
 }
 
 /* kids_supervise's start: one pre-forked child for slot. */
