@@ -70,6 +70,9 @@ static void t_emfile(const void *arg)
     if (k->model == MODEL_FORK)
         test_skip("fork_server's parent holds no client descriptors; its children each "
                   "have a limit of their own");
+    if (kind_pool(k) > 0 && getenv("TEST_WRAPPER") != NULL)
+        test_skip("under valgrind the pool's 128 threads leave too few of 32 descriptors, and "
+                  "closes outlast the 50 ms accept grace (the case runs without valgrind)");
     struct spawn_opts so = {.nofile = 32};
     struct proc *p = srv_start_opts(k, &so, "-q", NULL);
     int held[64], nheld = 0;
