@@ -25,18 +25,20 @@
 /* Wait until the server's stderr holds text, or fail the case. */
 static void expect_err(struct proc *p, const char *text, int timeout_ms)
 {
-    int64_t end = sys_now_ms() + timeout_ms;
-    for (;;) {
+    if (srv_wait_text_err(p, text, 1, timeout_ms) == -1) {
         char *e = srv_stderr(p);
-        int found = strstr(e, text) != NULL;
-        if (found || sys_now_ms() > end) {
-            CHECK_MSG(found, "expected \"%s\" on stderr; stderr:\n%s", text, e);
-            free(e);
-            return;
-        }
-        free(e);
-        usleep(10 * 1000);      /* stderr has no readiness signal of its own */
+        test_fail(__FILE__, __LINE__, "expected \"%s\" on stderr; stderr:\n%s", text, e);
     }
+}
+
+/* stderr reports WHAT victim's death by SIGKILL and its replacement. */
+static void expect_replaced(struct proc *p, const char *what, pid_t victim)
+{
+    char want[96];
+    snprintf(want, sizeof want, "%s %ld died of signal 9", what, (long)victim);
+    expect_err(p, want, MS(3000));
+    snprintf(want, sizeof want, "in place of %ld", (long)victim);
+    expect_err(p, want, MS(3000));
 }
 
 /* A process that still runs (a zombie does not). */
@@ -94,11 +96,7 @@ static void t_prefork_child_killed(const void *arg)
     /* four clients hold all four children: the one killed was serving one */
     int cut = kill_one_under_load(p, fds, 4, &victim);
     CHECK_MSG(cut >= 0, "expected exactly one client cut off (%d)", cut);
-    char want[96];
-    snprintf(want, sizeof want, "child process %ld died of signal 9", (long)victim);
-    expect_err(p, want, MS(3000));
-    snprintf(want, sizeof want, "in place of %ld", (long)victim);
-    expect_err(p, want, MS(3000));
+    expect_replaced(p, "child process", victim);
     /* the others are unaffected */
     for (int i = 0; i < 4; i++) {
         if (i == cut)
@@ -130,7 +128,6 @@ static void t_worker_killed(const void *arg)
     struct proc *p = srv_start(k, "--workers", "2", "-c", "4", NULL);
     int fds[4];
     pid_t victim;
-    int cut = -1;
     for (int i = 0; i < 4; i++) {
         fds[i] = tc_connect(p->port);
         tc_send_str(fds[i], "hello");
@@ -144,12 +141,7 @@ static void t_worker_killed(const void *arg)
     int ncut = 0, was_cut[4];
     for (int i = 0; i < 4; i++)
         ncut += was_cut[i] = tc_wait_close(fds[i], 300, NULL);
-    (void)cut;
-    char want[96];
-    snprintf(want, sizeof want, "worker %ld died of signal 9", (long)victim);
-    expect_err(p, want, MS(3000));
-    snprintf(want, sizeof want, "in place of %ld", (long)victim);
-    expect_err(p, want, MS(3000));
+    expect_replaced(p, "worker", victim);
     /* every survivor still echoes; then all leave */
     for (int i = 0; i < 4; i++) {
         if (!was_cut[i]) {
