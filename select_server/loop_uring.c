@@ -16,8 +16,9 @@
  *   signals    a multishot POLL on the self-pipe
  *   timers     the wait itself times out (IORING_ENTER_EXT_ARG)
  * and one io_uring_enter per turn submits everything queued and reaps
- * every completion ready: a busy server makes far fewer system calls than
- * it serves messages.
+ * every completion ready, waiting a moment for a batch when busy (see
+ * turn): a busy server makes far fewer system calls than it serves
+ * messages.
  *
  * A send's bytes must stay put until it completes, so while one is in
  * flight new replies go to a second buffer (more), which becomes out when
@@ -53,6 +54,9 @@
 #define BUF_SIZE 4096
 #define BUF_GROUP 1
 #define ACCEPTS_PER_TURN 256
+#define BATCH_FROM 8              /* a turn this busy makes the next wait a batch */
+#define BATCH_MAX 64              /* completions a busy loop waits to gather... */
+#define BATCH_WAIT_US 50          /* ...for this long at most, once it has one */
 #define TURN_BYTES (64 * 1024)    /* input taken from one client per turn */
 #define HOLD_MAX 1024             /* replies sent from the receive buffer: small
                                      messages; a stream is better copied into one
@@ -100,6 +104,9 @@ static struct uconn *dirty;
 static struct conn *zombies;      /* ended, with requests still in flight */
 static size_t out_max;            /* hard cap of each of a client's buffers */
 static uint64_t turn_no;
+/* Batching (see turn): how many completions besides sends to wait for,
+ * and the sends submitted since the last wait. */
+static unsigned batch = 1, sends_queued;
 static unsigned bufs_out;         /* provided buffers the ring does not have */
 /* The received buffer proto.c is reading now (on_data), so that a reply
  * which is a run of it can be sent from it without a copy. */
@@ -163,6 +170,7 @@ static void submit_send(struct uconn *u)
     sqe->msg_flags = MSG_NOSIGNAL;
     sqe->user_data = tag(u, T_SEND);
     u->st |= U_SEND;
+    sends_queued++;
 }
 
 /* Normally one multishot accept.  Out of descriptors, accept fails at
@@ -635,20 +643,42 @@ static void start_drain(void)
 }
 
 /* Submit this turn's requests, sleep until something completes (or
- * timeout_ms), then handle every completion ready.  -1 on a ring error. */
+ * timeout_ms), then handle every completion ready.  -1 on a ring error.
+ *
+ * Batching.  Each wake-up costs a system call and two context switches,
+ * about as much as the I/O of a message, so a busy loop should wake once
+ * for many completions, not once for each.  When the last turn reaped at
+ * least BATCH_FROM completions (sends aside), the loop is busy: it asks
+ * the kernel to wait for as many again, beyond the sends just submitted
+ * (those mostly complete at once and would end the wait early), but to
+ * settle for one once BATCH_WAIT_US have passed.  Below that it waits
+ * for one, as the readiness loop does: a few clients in ping-pong would
+ * otherwise each wait for the others, and gain nothing.  (Measured:
+ * 500 clients, 0.04 system calls per message instead of 2 with epoll; a
+ * threshold of 2 halved the throughput of 2 to 4 clients.) */
 static int turn(int timeout_ms)
 {
-    if (uring_submit(&ring, 1, timeout_ms) == -1 && errno != EINTR && errno != ETIME &&
-        errno != EAGAIN && errno != EBUSY) {
+    unsigned wait_nr = timeout_ms == 0 ? 0 : 1;
+    if (wait_nr > 0 && batch >= BATCH_FROM && uring_can_batch(&ring))
+        wait_nr = batch + sends_queued;
+    if (uring_submit_batch(&ring, wait_nr, wait_nr > 1 ? BATCH_WAIT_US : 0, timeout_ms) == -1 &&
+        errno != EINTR && errno != ETIME && errno != EAGAIN && errno != EBUSY) {
         log_warn("io_uring_enter:");
         return -1;
     }
     cs.now = sys_now_ms();
     turn_no++;
     unsigned head, n = uring_cq_ready(&ring, &head);
-    for (unsigned i = 0; i < n; i++)
-        on_cqe(uring_cqe_at(&ring, head + i));
+    unsigned others = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const struct io_uring_cqe *cqe = uring_cqe_at(&ring, head + i);
+        others += (cqe->user_data & T_MASK) != T_SEND;
+        on_cqe(cqe);
+    }
     uring_cq_advance(&ring, n);
+    sends_queued = 0;
+    if (wait_nr > 0)                               /* the next wait asks for as many */
+        batch = others < 1 ? 1 : others < BATCH_MAX ? others : BATCH_MAX;
     conns_reap(&cs, u_close);
     return 0;
 }

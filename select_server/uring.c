@@ -176,14 +176,28 @@ struct io_uring_sqe *uring_sqe(struct uring *r)
 
 int uring_submit(struct uring *r, unsigned wait_nr, int timeout_ms)
 {
+    return uring_submit_batch(r, wait_nr, 0, timeout_ms);
+}
+
+int uring_submit_batch(struct uring *r, unsigned wait_nr, unsigned min_us, int timeout_ms)
+{
     /* publish the SQEs filled since the last call (release: their
      * contents before the tail) */
     store_release(r->sq_tail, r->sq_local);
     unsigned pending = r->sq_local - load_acquire(r->sq_head);
     struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
                                    .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
+    if (!uring_can_batch(r))
+        min_us = 0;
+    /* the min wait only bounds a wait that has a time limit (without one
+     * the kernel ends the wait at min_us, events or not): an hour stands
+     * in for none */
+    if (min_us > 0 && timeout_ms < 0)
+        ts = (struct __kernel_timespec){.tv_sec = 3600, .tv_nsec = 0};
     struct io_uring_getevents_arg arg = {
-        .sigmask = 0, .sigmask_sz = _NSIG / 8, .ts = timeout_ms >= 0 ? (uint64_t)(uintptr_t)&ts : 0,
+        .sigmask = 0, .sigmask_sz = _NSIG / 8,
+        .pad = min_us,                                 /* min_wait_usec since Linux 6.12 */
+        .ts = timeout_ms >= 0 || min_us > 0 ? (uint64_t)(uintptr_t)&ts : 0,
     };
     /* GETEVENTS always: with DEFER_TASKRUN completions are only made
      * while we are in here */

@@ -55,6 +55,22 @@ struct io_uring_sqe *uring_sqe(struct uring *r);
  * ETIME: the time ran out, nothing else wrong). */
 int uring_submit(struct uring *r, unsigned wait_nr, int timeout_ms);
 
+/* The same, for a batch: wait for wait_nr completions, but once min_us
+ * microseconds have passed, return as soon as there is at least one
+ * (IORING_FEAT_MIN_TIMEOUT, Linux 6.12).  A busy loop then wakes once
+ * per batch rather than once per completion, and a quiet one waits
+ * min_us at most for company.  Without the feature min_us is ignored:
+ * the caller must then not ask for more than one. */
+int uring_submit_batch(struct uring *r, unsigned wait_nr, unsigned min_us, int timeout_ms);
+
+#ifndef IORING_FEAT_MIN_TIMEOUT
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+#endif
+static inline int uring_can_batch(const struct uring *r)
+{
+    return (r->features & IORING_FEAT_MIN_TIMEOUT) != 0;
+}
+
 /* The completions ready now, in order: the i-th (i < n) is
  * uring_cqe_at(r, head + i); give them back with uring_cq_advance.
  * Reading every ready CQE and then advancing once is the batch. */
