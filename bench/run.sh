@@ -14,7 +14,8 @@
 #   1x64       1 connection, 64-byte messages (-c 1)       msgs/s
 #   1x64-1cpu  the same, server and echo_bench on one CPU  msgs/s
 #   50x64      50 connections, 64 B                        msgs/s
-#   1000x64    1000 connections, 64 B                      msgs/s
+#   500x64     500 connections, 64 B                       msgs/s
+#   500x64-1cpu  the same, server and echo_bench on one CPU  msgs/s
 #   50x4k      50 connections, 4 KiB                       MB/s
 #   stream     one connection, --stream-bytes (or --seconds) MB/s
 #   churn      a new connection per message, 4 at once    connections/s
@@ -68,12 +69,12 @@ while read -r name mem fdmax pool rounds rest; do
     COMMAND[$name]=${rest#*| }
 done <<< "$SERVER_TABLE"
 
-ALL_SCENARIOS=(1x64 1x64-1cpu 50x64 1000x64 50x4k stream churn)
-declare -A CONNS=([1x64]=1 [1x64-1cpu]=1 [50x64]=50 [1000x64]=1000 [50x4k]=50 [stream]=1 [churn]=4)
-declare -A SIZE=([1x64]=64 [1x64-1cpu]=64 [50x64]=64 [1000x64]=64 [50x4k]=4096 [churn]=64)
+ALL_SCENARIOS=(1x64 1x64-1cpu 50x64 500x64 500x64-1cpu 50x4k stream churn)
+declare -A CONNS=([1x64]=1 [1x64-1cpu]=1 [50x64]=50 [500x64]=500 [500x64-1cpu]=500 [50x4k]=50 [stream]=1 [churn]=4)
+declare -A SIZE=([1x64]=64 [1x64-1cpu]=64 [50x64]=64 [500x64]=64 [500x64-1cpu]=64 [50x4k]=4096 [churn]=64)
 # pool sizes (prefork, pool): a pool smaller than the connections would
 # leave some in the backlog, never served, so such cells are not run
-declare -A POOL=([1x64]=8 [1x64-1cpu]=8 [stream]=8 [churn]=8 [50x64]=64 [50x4k]=64 [1000x64]=64)
+declare -A POOL=([1x64]=8 [1x64-1cpu]=8 [stream]=8 [churn]=8 [50x64]=64 [50x4k]=64 [500x64]=64 [500x64-1cpu]=64)
 declare -A KEY=([50x4k]=mb [stream]=mb)          # the median's figure, else rate
 
 usage() {
@@ -89,7 +90,7 @@ latest-rounds.csv, latest.md and SVG charts to the --out directory.
                       (default $DEFAULT_SERVERS; prefork and pool run
                       fork_server --prefork N and thread_server --pool N, with
                       N = 8 for 1x64, stream and churn, 64 for 50x64 and
-                      50x4k, not run at 1000x64; epoll2 is select_server
+                      50x4k, not run at 500x64; epoll2 is select_server
                       --backend epoll --workers 2)
   --scenarios LIST    comma-separated from ${ALL_SCENARIOS[*]}
                       (default: all)
@@ -99,8 +100,8 @@ latest-rounds.csv, latest.md and SVG charts to the --out directory.
   --stream-bytes B    bytes for the stream scenario, K/M/G suffixes (default 1G;
                       the stream stops after --seconds if that comes first)
   --pin MODE          split: server on one CPU, echo_bench on another (default);
-                      same: both on one CPU; none: no pinning (1x64-1cpu
-                      always puts both on one CPU)
+                      same: both on one CPU; none: no pinning (the -1cpu
+                      scenarios always put both on one CPU)
   --out DIR           where the results go (default build/bench; the
                       reference run in bench/results/ is make bench-reference)
   -h, --help          show this help and exit
@@ -176,7 +177,7 @@ case $PIN in
            PIN_TEXT="same (server and echo_bench, one thread, both on CPU ${cpus[0]})" ;;
     none)  PIN_SRV_CPU='' PIN_BENCH=() PIN_TEXT="none (the scheduler places server and echo_bench)" ;;
 esac
-PIN_TEXT+="; 1x64-1cpu: both on CPU ${cpus[0]}"
+PIN_TEXT+="; *-1cpu: both on CPU ${cpus[0]}"
 
 # --- helpers --------------------------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/echo-bench.XXXXXX")
@@ -337,7 +338,7 @@ skip_reason() {
     return 1
 }
 plan_ms() {   # SCENARIO: the expected length of one round, for "time left"
-    case $1 in 1000x64) PLAN=$(( SECS_MS + 700 )) ;; *) PLAN=$(( SECS_MS + 200 )) ;; esac
+    case $1 in 500x64*) PLAN=$(( SECS_MS + 500 )) ;; *) PLAN=$(( SECS_MS + 200 )) ;; esac
 }
 progress() {  # SERVER SCENARIO ROUND
     local now left=$PLAN_LEFT; ms_now now
@@ -345,10 +346,10 @@ progress() {  # SERVER SCENARIO ROUND
     fmt_dur "$left"; say "[$CELL/$NCELLS] ${LABEL[$1]} $2 round $3/$N (about $DUR left)"
 }
 rounds_of() { N=$(( ROUNDS - FEWER[$1] )); (( N >= 1 )) || N=1; }   # SERVER: N
-# pin_for SCENARIO: SRV_CPU and BENCH_PIN (1x64-1cpu: both on one CPU)
+# pin_for SCENARIO: SRV_CPU and BENCH_PIN (*-1cpu: both on one CPU)
 pin_for() {
     SRV_CPU=$PIN_SRV_CPU BENCH_PIN=("${PIN_BENCH[@]}")
-    if [[ $1 == 1x64-1cpu ]]; then SRV_CPU=${cpus[0]} BENCH_PIN=(-t 1 --cpu "${cpus[0]}"); fi
+    if [[ $1 == *-1cpu ]]; then SRV_CPU=${cpus[0]} BENCH_PIN=(-t 1 --cpu "${cpus[0]}"); fi
 }
 
 # run_cell SERVER SCENARIO: start a server, run the rounds while sampling,
