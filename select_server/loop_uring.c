@@ -54,6 +54,7 @@
 #define BUF_SIZE 4096
 #define BUF_GROUP 1
 #define ACCEPTS_PER_TURN 256
+#define WAIT_MAX_MS 1000          /* the longest sleep (see turn) */
 #define BATCH_FROM 8              /* a turn this busy makes the next wait a batch */
 #define BATCH_MAX 64              /* completions a busy loop waits to gather... */
 #define BATCH_WAIT_US 50          /* ...for this long at most, once it has one */
@@ -658,14 +659,23 @@ static void start_drain(void)
  * threshold of 2 halved the throughput of 2 to 4 clients.) */
 static int turn(int timeout_ms)
 {
+    /* a signal normally ends the wait at once (EINTR), but valgrind
+     * holds signals while a thread is in io_uring_enter and delivers them
+     * only in system calls it knows may block: so never sleep longer than
+     * WAIT_MAX_MS, and after a wait that timed out, poll the self-pipe
+     * (one cheap call a second on an idle server) */
+    if (timeout_ms < 0 || timeout_ms > WAIT_MAX_MS)
+        timeout_ms = WAIT_MAX_MS;
     unsigned wait_nr = timeout_ms == 0 ? 0 : 1;
     if (wait_nr > 0 && batch >= BATCH_FROM && uring_can_batch(&ring))
         wait_nr = batch + sends_queued;
-    if (uring_submit_batch(&ring, wait_nr, wait_nr > 1 ? BATCH_WAIT_US : 0, timeout_ms) == -1 &&
-        errno != EINTR && errno != ETIME && errno != EAGAIN && errno != EBUSY) {
+    int rc = uring_submit_batch(&ring, wait_nr, wait_nr > 1 ? BATCH_WAIT_US : 0, timeout_ms);
+    if (rc == -1 && errno != EINTR && errno != ETIME && errno != EAGAIN && errno != EBUSY) {
         log_warn("io_uring_enter:");
         return -1;
     }
+    if (rc == -1 && errno == ETIME)
+        (void)poll(&(struct pollfd){.fd = srv->sigfd, .events = POLLIN}, 1, 0);
     cs.now = sys_now_ms();
     turn_no++;
     unsigned head, n = uring_cq_ready(&ring, &head);

@@ -240,10 +240,6 @@ static void need_backend(const struct kind *k)
     static int probed, ok;
     if (k->backend == NULL || strcmp(k->backend, "uring") != 0)
         return;
-    const char *w = getenv("TEST_WRAPPER");
-    if (w != NULL && *w != '\0')
-        test_skip("valgrind 3.19 holds signals while io_uring_enter waits (it does not mark "
-                  "the call as blocking), so SIGTERM cannot reach a server under it");
     if (!probed) {
         /* in a child: a ring's teardown may queue task work that
          * interrupts this process's blocking socket calls with EINTR */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/sys.h"
 #include "select_server/uring.h"
 #include "tests/harness.h"
 #include "tests/test.h"
@@ -87,6 +88,58 @@ static void t_pipe_read(const void *arg)
     close(p[0]);
     close(p[1]);
     uring_free(&r);
+}
+
+/* A batch wait (uring_submit_batch): asked for 2 completions with only
+ * one to come, it settles for that one once the minimum wait has passed,
+ * long before its 5 s limit.  Skips where the kernel has no minimum wait
+ * (before 6.12; the server then always waits for one). */
+static void t_batch_wait(const void *arg)
+{
+    (void)arg;
+    struct uring r;
+    need_uring(&r, 8);
+    if (!uring_can_batch(&r)) {
+        uring_free(&r);
+        test_skip("this kernel has no io_uring minimum wait (IORING_FEAT_MIN_TIMEOUT, Linux 6.12)");
+    }
+    int p[2], q[2];
+    CHECK_EQ(pipe(p), 0);
+    CHECK_EQ(pipe(q), 0);
+    char a[8], b[8];
+    int fds[2] = {p[0], q[0]};
+    char *bufs[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        struct io_uring_sqe *sqe = uring_sqe(&r);
+        sqe->opcode = IORING_OP_READ;
+        sqe->fd = fds[i];
+        sqe->addr = (uint64_t)(uintptr_t)bufs[i];
+        sqe->len = sizeof a;
+        sqe->off = (uint64_t)-1;
+        sqe->user_data = (uint64_t)i + 1;
+    }
+    CHECK_EQ(uring_submit(&r, 0, 0), 2);
+    CHECK_EQ(write(p[1], "one", 3), 3);          /* q never gets anything */
+    int64_t t0 = sys_now_ms();
+    int rc;
+    do
+        rc = uring_submit_batch(&r, 2, 20 * 1000, 5000);
+    while (rc == -1 && errno == EINTR);
+    int64_t took = sys_now_ms() - t0;
+    CHECK_MSG(rc == 0 || (rc == -1 && errno == ETIME), "io_uring_enter: %s", strerror(errno));
+    unsigned head;
+    CHECK_EQ(uring_cq_ready(&r, &head), 1);
+    CHECK_EQ(uring_cqe_at(&r, head)->user_data, 1);
+    CHECK_EQ(uring_cqe_at(&r, head)->res, 3);
+    CHECK_MSG(took < 2500, "waited %lld ms for the second completion (min wait 20 ms)",
+              (long long)took);
+    test_log("a wait for 2 with a 20 ms minimum returned 1 after %lld ms", (long long)took);
+    uring_cq_advance(&r, 1);
+    uring_free(&r);                              /* cancels the read of q */
+    for (int i = 0; i < 2; i++) {
+        close(p[i]);
+        close(q[i]);
+    }
 }
 
 /* More SQEs than the ring holds: uring_sqe says when to submit; every
@@ -210,6 +263,8 @@ void uring_tests(void)
     test_add("unit: uring: NOP round trip", t_nop, NULL, 10, 0);
     test_add("unit: uring: a read queued on an empty pipe completes when data comes; "
              "timed wait", t_pipe_read, NULL, 10, 0);
+    test_add("unit: uring: a batch wait for 2 settles for 1 once its minimum wait has passed",
+             t_batch_wait, NULL, 10, 0);
     test_add("unit: uring: 100 NOPs through a 16-entry ring, each reaped once", t_batches,
              NULL, 10, 0);
     test_add("unit: uring: multishot receive into provided buffers until EOF",
