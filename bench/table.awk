@@ -58,10 +58,10 @@ END {
     print "measured window per message (/conn: per connection; /MB: per MB echoed);"
     print "peak RSS: VmHWM, or for the process models the peak of PSS summed over the"
     print "parent and its children; procs/threads: peak threads + children."
-    print "1x64, 50x64, 1000x64: connections x 64-byte messages; 1x64-1cpu: 1x64 with"
+    print "1x64, 50x64, 500x64: connections x 64-byte messages; -1cpu: the same with"
     print "server and echo_bench on one CPU; 50x4k: 50 x 4 KiB; stream: one connection"
     print "streaming; churn: a new connection per message, 4 at a time.  Pools"
     print "(--prefork N, --pool N): N = 8 at 1x64, stream and churn, 64 at 50x64 and"
-    print "50x4k; not run at 1000x64 (a pool of 64 leaves 936 clients in the backlog)."
+    print "50x4k; not run at 500x64 (a pool of 64 leaves 436 clients in the backlog)."
     for (i = 1; i <= nnotes; i++) { if (i == 1) print ""; print "- " notes[i] }
 }
