@@ -6,6 +6,7 @@
 #   make test               build, then run the test runner (make check: same)
 #   make bench              every server model side by side (bench/run.sh)
 #   make bench-reference    the same, refreshing bench/results/ and README's table
+#   make bench-syscalls     system calls per message, epoll against io_uring (perf)
 #   make SANITIZE=address test    (address+undefined), thread, undefined
 #   make WERROR=1           warnings are errors (CI)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -129,6 +130,11 @@ bench-reference: all
 	awk -f bench/readme.awk bench/results/latest.md README.md > $(BUILD)/README.md.new
 	mv $(BUILD)/README.md.new README.md
 
+# make bench-syscalls: select_server's system calls per message at 500
+# clients, readiness (epoll) against completion (uring), counted by perf.
+bench-syscalls: all
+	bash bench/syscalls.sh
+
 # make fuzz: libFuzzer on the framing decoders, FUZZ_SECONDS each (clang and
 # its runtime, Debian's libclang-rt-dev); grown corpus and crashes go to
 # build/fuzz/.  make lint: cppcheck and clang-tidy; any finding fails.
@@ -153,6 +159,6 @@ clean:
 	rm -rf $(BUILD) bin
 
 FORCE:
-.PHONY: all test check bench bench-reference fuzz lint install uninstall clean FORCE
+.PHONY: all test check bench bench-reference bench-syscalls fuzz lint install uninstall clean FORCE
 
 -include $(ALL_OBJ:.o=.d)
