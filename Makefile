@@ -59,7 +59,7 @@ LIB_SRC = common/net.c common/io.c common/opt.c common/log.c common/sig.c \
           framing/frame.c framing/line.c
 EV_SRC  = select_server/ev_loop.c select_server/ev_poll.c \
           select_server/ev_select.c select_server/ev_epoll.c select_server/workers.c \
-          select_server/uring.c
+          select_server/uring.c select_server/stash.c
 # select_server's own modules beyond the event-loop backends
 SEL_SRC = select_server/conn.c select_server/loop_uring.c
 BENCH_SRC = bench/options.c bench/conn.c bench/mode_msg.c bench/mode_stream.c \

@@ -20,6 +20,7 @@
 #include "common/opt.h"
 #include "framing/frame.h"
 #include "framing/line.h"
+#include "select_server/stash.h"
 #include "tests/harness.h"
 #include "tests/test.h"
 
@@ -456,6 +457,42 @@ static void t_line_limits(const void *arg)
 
 /* ---- buffers and chat ---- */
 
+/* The uring loop's held input: FIFO order across growth and wrap-around,
+ * the EOF entry kept in its place, empty and NULL alike. */
+static void t_stash(const void *arg)
+{
+    (void)arg;
+    struct stash *s = NULL;
+    struct held h;
+    CHECK_EQ(stash_len(s), 0);
+    CHECK_EQ(stash_pop(s, &h), 0);
+    unsigned next_in = 0, next_out = 0;
+    /* push 5, pop 3, repeatedly: the ring wraps and grows past 8 entries */
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < 5; i++, next_in++)
+            CHECK_EQ(stash_push(&s, (struct held){(uint16_t)next_in, 0, next_in * 10u}), 0);
+        for (int i = 0; i < 3; i++, next_out++) {
+            CHECK_EQ(stash_pop(s, &h), 1);
+            CHECK_EQ(h.bid, (uint16_t)next_out);
+            CHECK_EQ(h.len, next_out * 10u);
+            CHECK_EQ(h.eof, 0);
+        }
+    }
+    CHECK_EQ(stash_len(s), next_in - next_out);
+    CHECK_EQ(stash_push(&s, (struct held){0, 1, 0}), 0);       /* the EOF comes last */
+    while (next_out < next_in) {
+        CHECK_EQ(stash_pop(s, &h), 1);
+        CHECK_EQ(h.bid, (uint16_t)next_out++);
+    }
+    CHECK_EQ(stash_pop(s, &h), 1);
+    CHECK_EQ(h.eof, 1);
+    CHECK_EQ(stash_pop(s, &h), 0);
+    CHECK_EQ(stash_len(s), 0);
+    stash_free(&s);
+    CHECK(s == NULL);
+    stash_free(&s);                                             /* twice: harmless */
+}
+
 static void t_buf(const void *arg)
 {
     (void)arg;
@@ -649,6 +686,8 @@ void unit_tests(void)
     test_add("unit: line: every split point, NUL and CRLF kept", t_line_every_split, NULL, 20, 0);
     test_add("unit: line: exactly max and max+1", t_line_limits, NULL, 5, 0);
     test_add("unit: buf: bound, order, memory given back", t_buf, NULL, 5, 0);
+    test_add("unit: stash: FIFO through growth and wrap-around, EOF in its place", t_stash, NULL,
+             5, 0);
     test_add("unit: chat: line format and queue bound", t_chat_format, NULL, 5, 0);
     test_add("unit: io: write_all/read_all through tiny socket buffers", t_io_partial, NULL, 20, 0);
     test_add("unit: io: non-blocking AGAIN, EOF, EPIPE", t_io_nonblocking, NULL, 5, 0);
