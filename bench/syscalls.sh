@@ -60,6 +60,6 @@ for be in "$@"; do
     awk -F, -v be="$be" -v calls="${calls:-0}" -v secs="$((SECS - 1))" '
         NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
         NR == 2 { n = $col["msgs_per_s"] * secs
-                  printf "%-8s %10d %10d %10.3f %10d %8.2f\n", be, n, calls, n > 0 ? calls / n : 0,
+                  printf "%-8s %10d %10d %10.3f %10d %8.2f\n", be, n, calls, (n > 0 ? calls / n : 0),
                          $col["msgs_per_s"], $col["server_cpu_us_per_msg"] }' "$TMP/csv"
 done
