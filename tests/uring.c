@@ -106,15 +106,14 @@ static void t_batch_wait(const void *arg)
     int p[2], q[2];
     CHECK_EQ(pipe(p), 0);
     CHECK_EQ(pipe(q), 0);
-    char a[8], b[8];
-    int fds[2] = {p[0], q[0]};
-    char *bufs[2] = {a, b};
+    char bufs[2][8];
+    const int fds[2] = {p[0], q[0]};
     for (int i = 0; i < 2; i++) {
         struct io_uring_sqe *sqe = uring_sqe(&r);
         sqe->opcode = IORING_OP_READ;
         sqe->fd = fds[i];
         sqe->addr = (uint64_t)(uintptr_t)bufs[i];
-        sqe->len = sizeof a;
+        sqe->len = sizeof bufs[i];
         sqe->off = (uint64_t)-1;
         sqe->user_data = (uint64_t)i + 1;
     }
