@@ -61,6 +61,7 @@
 #define BATCH_MAX 64              /* completions a busy loop waits to gather... */
 #define BATCH_WAIT_US 50          /* ...for this long at most, once it has one */
 #define TURN_BYTES (64 * 1024)    /* input taken from one client per turn */
+#define HELD_FAIR 8               /* buffers a client may hold when the ring runs low */
 #define HOLD_MAX 1024             /* replies sent from the receive buffer: small
                                      messages; a stream is better copied into one
                                      big send per turn than sent a buffer at a time */
@@ -278,6 +279,18 @@ static int budget_left(struct uconn *u)
     return u->turn_bytes < TURN_BYTES;
 }
 
+/* Backpressure for held input: none is turned into replies while
+ * OUT_BOUND is unsent (as the readiness loop stops reading), so a client
+ * whose peer reads slowly holds buffers, not a growing queue.  Unless
+ * its buffers starve the others (a quarter of the ring left, and it holds
+ * more than HELD_FAIR): then it is copied after all, memory rather than
+ * a stalled ring, at most a turn's share at a time. */
+static int held_blocked(const struct uconn *u)
+{
+    return unsent(u) >= OUT_BOUND &&
+           !(bufs_out > NBUFS - NBUFS / 4 && stash_len(u->stash) > HELD_FAIR);
+}
+
 /* Give every held buffer back (the client is gone or reads no more). */
 static void stash_drop(struct uconn *u)
 {
@@ -292,7 +305,8 @@ static void stash_drop(struct uconn *u)
 static void stash_run(struct uconn *u)
 {
     struct held h;
-    while (!(u->c.flags & CONN_READ_EOF) && budget_left(u) && stash_pop(u->stash, &h)) {
+    while (!(u->c.flags & CONN_READ_EOF) && !held_blocked(u) && budget_left(u) &&
+           stash_pop(u->stash, &h)) {
         if (h.eof) {
             on_data(u, NULL, 0);
             continue;
@@ -366,7 +380,9 @@ static void flush_dirty(void)
             if (u->st & U_ENDED)
                 continue;                            /* a fault closed it at once */
             u_update(u);
-            if (u->stash != NULL && !(u->st & (U_ENDED | U_DIRTY))) {
+            /* more held: the next turn takes its share, unless it waits
+             * for a send to drain (that completion brings it back) */
+            if (u->stash != NULL && !held_blocked(u) && !(u->st & (U_ENDED | U_DIRTY))) {
                 u->st |= U_DIRTY;
                 u->dirty_next = later;
                 later = u;
@@ -482,7 +498,7 @@ static void on_recv(struct uconn *u, const struct io_uring_cqe *cqe)
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         bufs_out++;
-        if (live && cqe->res > 0 && u->stash == NULL && budget_left(u)) {
+        if (live && cqe->res > 0 && u->stash == NULL && unsent(u) < OUT_BOUND && budget_left(u)) {
             if (on_buffer(u, bid, (size_t)cqe->res))
                 bid = UINT16_MAX + 1u;                /* a reply is sent from it */
             u->turn_bytes += (size_t)cqe->res;
