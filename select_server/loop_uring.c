@@ -23,7 +23,9 @@
  * A send's bytes must stay put until it completes, so while one is in
  * flight new replies go to a second buffer (more), which becomes out when
  * out is sent.  Backpressure: a client with OUT_BOUND bytes unsent has its
- * receive cancelled and re-armed only once it drains.  Ending a client
+ * receive cancelled and re-armed only once it drains; what the kernel had
+ * already received for it by then waits in its buffers (select_server/
+ * stash.c), as does input past its share of a turn.  Ending a client
  * shuts its socket down, which ends what it has in flight; its memory and
  * descriptor go when the last of those completes (user_data points at it
  * until then). */
