@@ -282,14 +282,14 @@ static int budget_left(struct uconn *u)
     return u->turn_bytes < TURN_BYTES;
 }
 
-/* Backpressure for held input: none is turned into replies while
+/* Backpressure for received input: none is turned into replies while
  * HELD_UNSENT is unsent, so a client whose peer reads slowly holds
  * buffers, not a growing queue.  (At OUT_BOUND, where receiving stops,
  * a stream lost 12% of its MB/s: sends of 64 KiB at most, a gap after
- * each.)  Unless
- * its buffers starve the others (a quarter of the ring left, and it holds
- * more than HELD_FAIR): then it is copied after all, memory rather than
- * a stalled ring, at most a turn's share at a time. */
+ * each.)  Unless its held buffers starve the others (a quarter of the
+ * ring left, and it holds more than HELD_FAIR): then they are copied
+ * after all, memory rather than a stalled ring, a turn's share at a
+ * time. */
 static int held_blocked(const struct uconn *u)
 {
     return unsent(u) >= HELD_UNSENT &&
@@ -503,13 +503,13 @@ static void on_recv(struct uconn *u, const struct io_uring_cqe *cqe)
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         bufs_out++;
-        if (live && cqe->res > 0 && u->stash == NULL && unsent(u) < HELD_UNSENT &&
-            budget_left(u)) {
+        struct held h = {(uint16_t)bid, 0, (uint32_t)cqe->res};
+        if (live && cqe->res > 0 && u->stash == NULL && !held_blocked(u) && budget_left(u)) {
             if (on_buffer(u, bid, (size_t)cqe->res))
                 bid = UINT16_MAX + 1u;                /* a reply is sent from it */
             u->turn_bytes += (size_t)cqe->res;
-        } else if (live && cqe->res > 0 && stash_push(&u->stash, (struct held){(uint16_t)bid, 0, (uint32_t)cqe->res}) == 0) {
-            stop_recv(u);                            /* past its share: later */
+        } else if (live && cqe->res > 0 && stash_push(&u->stash, h) == 0) {
+            stop_recv(u);                            /* past its share, or backed up: later */
             bid = UINT16_MAX + 1u;
         } else if (live && cqe->res > 0) {
             conn_set_reason(&u->c, "out of memory for its input");
